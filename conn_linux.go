@@ -1,0 +1,178 @@
+package tfo
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// On Linux a dialing socket gets TCP_FASTOPEN_CONNECT (Linux 4.11). With a cookie cached
+// for the server, connect(2) then returns at once without sending anything, and the
+// first write(2) sends the SYN carrying the data; without a cookie, connect(2) performs
+// an ordinary handshake that asks for one. This was chosen over sendto(2) with
+// MSG_FASTOPEN, which needs an unconnected socket that only net.FileConn can wrap: see
+// BenchmarkMechanism.
+
+// TCP states of tcpi_state (include/net/tcp_states.h).
+const (
+	tcpSynSent = 2
+	tcpClose   = 7
+)
+
+// tcpiOptSynData is TCPI_OPT_SYN_DATA of tcpi_options (include/uapi/linux/tcp.h): the
+// data in the SYN was acknowledged (a client) or accepted (a server).
+const tcpiOptSynData = 0x20
+
+// dialFastOpen enables fast open on a socket that has not connected yet.
+func dialFastOpen(c syscall.RawConn) error {
+	return setsockopt(c, unix.TCP_FASTOPEN_CONNECT, 1)
+}
+
+// listenFastOpen enables fast open on a socket that is about to listen, with a queue of
+// backlog SYNs carrying data.
+func listenFastOpen(c syscall.RawConn, backlog int) error {
+	return setsockopt(c, unix.TCP_FASTOPEN, backlog)
+}
+
+func setsockopt(c syscall.RawConn, opt, value int) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, opt, value)
+	}); err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt", serr)
+}
+
+// refusedForGood reports whether a refusal of fast open holds for as long as the system
+// runs. ENOPROTOOPT: the kernel predates the option (tcp(7): TCP_FASTOPEN_CONNECT since
+// Linux 4.11). EOPNOTSUPP only says that net.ipv4.tcp_fastopen lacks the client bit,
+// which may change (net/ipv4/tcp.c, do_tcp_setsockopt).
+func refusedForGood(err error) bool {
+	return errors.Is(err, unix.ENOPROTOOPT)
+}
+
+// deferred reports whether tc's connect was deferred to its first write: the socket is
+// in SYN_SENT, which a completed net.Dialer dial leaves only then.
+func deferred(tc *net.TCPConn) bool {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var state byte
+	rc.Control(func(fd uintptr) { state = tcpState(int(fd)) })
+	return state == tcpSynSent
+}
+
+// tcpState returns tcpi_state, the first byte of struct tcp_info: getsockopt copies no
+// more of it than asked for (net/ipv4/tcp.c, do_tcp_getsockopt).
+func tcpState(fd int) byte {
+	state, err := unix.GetsockoptByte(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return tcpClose
+	}
+	return state
+}
+
+// sendFirst writes b on a socket whose connect was deferred, which sends the SYN
+// carrying as much of b as fits, and waits until the handshake has completed. It returns
+// how many bytes of b were taken. A failed connect returns an *os.SyscallError for
+// "connect", as net does.
+func sendFirst(c syscall.RawConn, b []byte) (int, error) {
+	var (
+		n       int
+		started bool
+		serr    error
+	)
+	err := c.Write(func(fd uintptr) bool {
+		if !started {
+			started = true
+			var err error
+			for {
+				// An empty write sends a SYN without data (tcp_sendmsg_fastopen).
+				n, err = unix.Write(int(fd), b)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			switch err {
+			case nil, unix.EINPROGRESS, unix.EAGAIN:
+				n = max(n, 0)
+			case unix.EOPNOTSUPP:
+				// net.ipv4.tcp_fastopen lost its client bit after the dial: nothing was sent.
+				clientRefusal.refuse(err)
+				serr = errFastOpenRefused
+				return true
+			default:
+				serr = os.NewSyscallError("connect", err)
+				return true
+			}
+		}
+		done, err := handshakeDone(int(fd))
+		if err != nil {
+			serr = err
+		}
+		return done
+	})
+	if serr != nil {
+		return 0, serr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// handshakeDone reports whether the handshake of a connecting socket is over, and the
+// error that ended it, as net's connect does with SO_ERROR.
+func handshakeDone(fd int) (bool, error) {
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return true, os.NewSyscallError("getsockopt", err)
+	}
+	if soerr != 0 {
+		return true, os.NewSyscallError("connect", syscall.Errno(soerr))
+	}
+	switch tcpState(fd) {
+	case tcpSynSent:
+		return false, nil
+	case tcpClose:
+		// Closed with its error already taken: the server reset the connection.
+		return true, os.NewSyscallError("connect", unix.ECONNRESET)
+	}
+	return true, nil
+}
+
+// unreachable reports whether a connect that failed with err took no connection at the
+// address, so that the next address may be tried with the same data: refused (a RST
+// answered the SYN), or no route (ICMP unreachable, or none in the routing table), or no
+// answer at all before the kernel gave up (tcp(7), tcp_syn_retries).
+func unreachable(err error) bool {
+	switch err {
+	case unix.ECONNREFUSED, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ENETDOWN,
+		unix.EHOSTDOWN, unix.ETIMEDOUT, unix.EADDRNOTAVAIL:
+		return true
+	}
+	return false
+}
+
+// fastOpened reports whether the connection behind c was fast-opened, from
+// TCPI_OPT_SYN_DATA in tcpi_options.
+func fastOpened(c syscall.RawConn) (bool, error) {
+	var (
+		info *unix.TCPInfo
+		serr error
+	)
+	if err := c.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return false, err
+	}
+	if serr != nil {
+		return false, os.NewSyscallError("getsockopt", serr)
+	}
+	return info.Options&tcpiOptSynData != 0, nil
+}

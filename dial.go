@@ -1,0 +1,396 @@
+package tfo
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultReadWait is how long a Read on a conn that has not connected yet waits for a
+// first Write when [Dialer.ReadWait] is zero.
+const DefaultReadWait = 200 * time.Millisecond
+
+// A Dialer is like [net.Dialer] but fast-opens TCP connections. Every field of the
+// embedded net.Dialer keeps its meaning; the zero value is ready to use.
+//
+// When a fast open cookie is cached for the first address of the server, the connect is
+// deferred to the first Write (see the package documentation), and:
+//   - Timeout and Deadline bound that connect, measured from its start; the context
+//     given to DialContext bounds only the DialContext call.
+//   - If the address refuses or cannot be reached, the other addresses of the host are
+//     resolved again with Resolver and tried one after another, each with the same first
+//     bytes. They are not raced after FallbackDelay as net.Dialer does when both IPv4 and
+//     IPv6 addresses exist: two SYNs carrying the same bytes would deliver them twice.
+//     Without a cookie the connect happens during the dial, exactly as with net.Dialer,
+//     racing included.
+//   - Control and ControlContext run before the socket connects, once per address tried,
+//     after the option that enables fast open has been set.
+//   - With MultipathTCP enabled, the Dialer dials exactly as net.Dialer does.
+//
+// Networks other than "tcp", "tcp4" and "tcp6" are passed to net.Dialer unchanged.
+type Dialer struct {
+	net.Dialer
+
+	// DisableTFO, if true, makes every dial connect before it returns, without fast
+	// open, exactly as net.Dialer does. The conns are still of type *Conn.
+	DisableTFO bool
+
+	// ReadWait is how long a Read on a conn that has not connected yet waits for a first
+	// Write before it connects without data. Zero means DefaultReadWait; a negative value
+	// makes such a Read connect at once.
+	ReadWait time.Duration
+}
+
+// Dial is like [net.Dial] but fast-opens TCP connections; see [Dialer].
+func Dial(network, address string) (net.Conn, error) {
+	var d Dialer
+	return d.Dial(network, address)
+}
+
+// DialTimeout is like [net.DialTimeout] but fast-opens TCP connections. The timeout
+// also bounds a connect deferred to the first Write.
+func DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	d := Dialer{Dialer: net.Dialer{Timeout: timeout}}
+	return d.Dial(network, address)
+}
+
+// DialTCP is like [net.DialTCP] but returns a fast-opening [*Conn].
+func DialTCP(network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
+	var d Dialer
+	if laddr != nil {
+		d.LocalAddr = laddr
+	}
+	return d.dialTCP(context.Background(), network, laddr, raddr)
+}
+
+// Dial is like [net.Dialer.Dial].
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext is like [net.Dialer.DialContext]. For TCP networks the conn is a [*Conn].
+// Once DialContext has returned, the end of ctx does not affect the conn, even before a
+// deferred connect.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return d.Dialer.DialContext(ctx, network, address)
+	}
+	c, err := d.dial(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialTCP is like [net.Dialer.DialTCP] but returns a fast-opening [*Conn]. A zero laddr
+// leaves the local address to the system.
+func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*Conn, error) {
+	dd := *d
+	var la, ra *net.TCPAddr
+	if laddr.IsValid() {
+		la = net.TCPAddrFromAddrPort(laddr)
+		dd.LocalAddr = la
+	}
+	if raddr.IsValid() {
+		ra = net.TCPAddrFromAddrPort(raddr)
+	}
+	return dd.dialTCP(ctx, network, la, ra)
+}
+
+func (d *Dialer) dialTCP(ctx context.Context, network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: opAddr(raddr), Err: net.UnknownNetworkError(network)}
+	}
+	if raddr == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: nil, Err: errMissingAddress}
+	}
+	return d.dial(ctx, network, raddr.String())
+}
+
+// opAddr returns a as a net.Addr, nil (not a typed nil) when a is nil.
+func opAddr(a *net.TCPAddr) net.Addr {
+	if a == nil {
+		return nil
+	}
+	return a
+}
+
+func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
+	if ctx == nil {
+		panic("nil context")
+	}
+	if d.DisableTFO || d.MultipathTCP() || !clientRefusal.allowed() {
+		nc, err := d.Dialer.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		c := &Conn{tc: nc.(*net.TCPConn)}
+		c.state.Store(stateConnected)
+		return c, nil
+	}
+	ds := dialState{d: d.Dialer, network: network, address: address, wait: d.ReadWait}
+	ds.d.ControlContext = d.control()
+	ds.d.Control = nil
+	nc, err := ds.d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{tc: nc.(*net.TCPConn)}
+	if deferred(c.tc) {
+		c.p = &pending{dial: ds, done: make(chan struct{})}
+	} else {
+		c.state.Store(stateConnected)
+	}
+	return c, nil
+}
+
+// control returns the ControlContext of a fast-opening dial: it enables fast open on
+// the socket, then runs the caller's Control or ControlContext.
+func (d *Dialer) control() func(ctx context.Context, network, address string, c syscall.RawConn) error {
+	user := d.ControlContext
+	if user == nil && d.Control != nil {
+		control := d.Control
+		user = func(_ context.Context, network, address string, c syscall.RawConn) error {
+			return control(network, address, c)
+		}
+	}
+	if user == nil {
+		return fastOpenControl
+	}
+	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		fastOpenControl(ctx, network, address, c)
+		return user(ctx, network, address, c)
+	}
+}
+
+// fastOpenControl enables fast open on a socket about to connect. A refusal does not
+// fail the dial: the socket connects without fast open.
+func fastOpenControl(_ context.Context, _, _ string, c syscall.RawConn) error {
+	if clientRefusal.allowed() {
+		if err := setDialFastOpen(c); err != nil {
+			clientRefusal.refuse(err)
+		}
+	}
+	return nil
+}
+
+// setDialFastOpen is the platform's dialFastOpen, replaceable by tests.
+var setDialFastOpen = dialFastOpen
+
+// refusalRetry is how long dials go without fast open after the system refused it for
+// a reason that may change, such as the net.ipv4.tcp_fastopen setting.
+const refusalRetry = time.Minute
+
+// refusal remembers that the system refused fast open, so that later dials do not pay
+// for the refusal again.
+type refusal struct {
+	until atomic.Int64 // UnixNano until which fast open is not tried; 0: try it
+	count atomic.Int64 // refusals seen
+}
+
+const refusedForever = math.MaxInt64
+
+var clientRefusal refusal
+
+func (r *refusal) allowed() bool {
+	u := r.until.Load()
+	return u == 0 || (u != refusedForever && time.Now().UnixNano() >= u)
+}
+
+func (r *refusal) refuse(err error) {
+	r.count.Add(1)
+	if refusedForGood(err) {
+		r.until.Store(refusedForever)
+	} else {
+		r.until.Store(time.Now().Add(refusalRetry).UnixNano())
+	}
+}
+
+// dialState is what a deferred connect needs of the dial that deferred it.
+type dialState struct {
+	d       net.Dialer // with the fast open control
+	network string
+	address string // as given to Dial
+	wait    time.Duration
+}
+
+func (ds *dialState) readWait() time.Duration {
+	if ds.wait == 0 {
+		return DefaultReadWait
+	}
+	return ds.wait
+}
+
+// deadline returns the dialer's deadline for a connect that starts now.
+func (ds *dialState) deadline(now time.Time) time.Time {
+	var dl time.Time
+	if ds.d.Timeout > 0 {
+		dl = now.Add(ds.d.Timeout)
+	}
+	return earliest(dl, ds.d.Deadline)
+}
+
+func (ds *dialState) dialError(raddr net.Addr, err error) error {
+	var src net.Addr
+	if la, ok := ds.d.LocalAddr.(*net.TCPAddr); ok && la != nil {
+		src = la
+	}
+	return &net.OpError{Op: "dial", Net: ds.network, Source: src, Addr: raddr, Err: err}
+}
+
+// errFastOpenRefused says that the system refused fast open on a socket whose connect
+// was already deferred; the address is dialed again without it.
+var errFastOpenRefused = errors.New("fast open refused")
+
+// connectFirst sends b as the first bytes of tc. If tc's connect was deferred, the SYN
+// carries b's first bytes, and connectFirst returns once the handshake has completed.
+// A failed connect returns a *net.OpError with Op "dial".
+func (ds *dialState) connectFirst(tc *net.TCPConn, b []byte, deferred bool) error {
+	if !deferred {
+		_, err := tc.Write(b)
+		return err
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	n, err := sendFirst(rc, b)
+	if err != nil {
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			return net.ErrClosed
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = os.ErrDeadlineExceeded
+		}
+		return ds.dialError(tc.RemoteAddr(), err)
+	}
+	if n < len(b) {
+		_, err = tc.Write(b[n:])
+	}
+	return err
+}
+
+// retryable reports whether a deferred connect that failed with err may go on with the
+// host's next address: either the address took no connection, so it got no data, or the
+// time for this address ran out.
+func retryable(err error) bool {
+	if errors.Is(err, errFastOpenRefused) {
+		return true
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && se.Syscall == "connect" {
+		return unreachable(se.Err)
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// otherAddrs resolves the dialed host again and returns its addresses other than
+// failed: those of failed's family first, as net.Dialer orders them.
+func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCPAddr {
+	host, _, err := net.SplitHostPort(ds.address)
+	if err != nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" {
+		// A name: resolve it below.
+	} else {
+		return nil
+	}
+	ctx := context.Background()
+	if !limit.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, limit)
+		defer cancel()
+	}
+	r := ds.d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	network := "ip"
+	switch ds.network {
+	case "tcp4":
+		network = "ip4"
+	case "tcp6":
+		network = "ip6"
+	}
+	ips, err := r.LookupNetIP(ctx, network, host)
+	if err != nil {
+		return nil
+	}
+	failedIP, _ := netip.AddrFromSlice(failed.IP)
+	failedIP = failedIP.Unmap()
+	var same, other []*net.TCPAddr
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if ip == failedIP || !ds.fitsLocalAddr(ip) {
+			continue
+		}
+		a := net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(failed.Port)))
+		if ip.Is4() == failedIP.Is4() {
+			same = append(same, a)
+		} else {
+			other = append(other, a)
+		}
+	}
+	return append(same, other...)
+}
+
+// fitsLocalAddr reports whether ip can be dialed from the Dialer's LocalAddr.
+func (ds *dialState) fitsLocalAddr(ip netip.Addr) bool {
+	la, ok := ds.d.LocalAddr.(*net.TCPAddr)
+	if !ok || la == nil || la.IP == nil || la.IP.IsUnspecified() {
+		return true
+	}
+	return (la.IP.To4() != nil) == ip.Is4()
+}
+
+// dialAddr dials one address of the host, with its share of the time left before limit.
+func (ds *dialState) dialAddr(ra *net.TCPAddr, limit time.Time, remaining int) (*net.TCPConn, error) {
+	dl, err := partialDeadline(time.Now(), limit, remaining)
+	if err != nil {
+		return nil, ds.dialError(ra, err)
+	}
+	ctx := context.Background()
+	if !dl.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	nc, err := ds.d.DialContext(ctx, ds.network, ra.String())
+	if err != nil {
+		return nil, err
+	}
+	return nc.(*net.TCPConn), nil
+}
+
+// partialDeadline returns the deadline for one of addrsRemaining addresses, as
+// net.Dialer spreads a timeout over a host's addresses.
+func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, error) {
+	if deadline.IsZero() {
+		return deadline, nil
+	}
+	timeRemaining := deadline.Sub(now)
+	if timeRemaining <= 0 {
+		return time.Time{}, os.ErrDeadlineExceeded
+	}
+	timeout := timeRemaining / time.Duration(addrsRemaining)
+	const saneMinimum = 2 * time.Second
+	if timeout < saneMinimum {
+		if timeRemaining < saneMinimum {
+			timeout = timeRemaining
+		} else {
+			timeout = saneMinimum
+		}
+	}
+	return now.Add(timeout), nil
+}

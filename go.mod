@@ -1,0 +1,9 @@
+module github.com/fastopen/tfo
+
+go 1.25.0
+
+require (
+	go.uber.org/goleak v1.3.0 // indirect
+	golang.org/x/net v0.58.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)

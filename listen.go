@@ -1,0 +1,95 @@
+package tfo
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// DefaultBacklog is the fast open queue of a listener whose [ListenConfig.Backlog] is
+// zero: how many connections that carried data in their SYN may wait for their handshake
+// to complete at once. Past it, further SYNs get a plain handshake.
+const DefaultBacklog = 256
+
+// ListenConfig is like [net.ListenConfig] but makes listeners that accept fast open
+// connections. Every field of the embedded net.ListenConfig keeps its meaning; Control
+// runs before the option that enables fast open is set. The zero value is ready to use.
+//
+// If the system refuses fast open on the listener, the listener works without it.
+// Networks other than "tcp", "tcp4" and "tcp6" are passed to net.ListenConfig unchanged.
+type ListenConfig struct {
+	net.ListenConfig
+
+	// Backlog is the length of the fast open queue; see DefaultBacklog. Zero or a
+	// negative value means DefaultBacklog.
+	Backlog int
+
+	// DisableTFO, if true, makes the listener exactly like one made by net.ListenConfig.
+	DisableTFO bool
+}
+
+// Listen is like [net.Listen] but the listener accepts fast open connections. For TCP
+// networks it is a [*net.TCPListener], whose Accept returns plain [*net.TCPConn]s.
+func Listen(network, address string) (net.Listener, error) {
+	var lc ListenConfig
+	return lc.Listen(context.Background(), network, address)
+}
+
+// ListenTCP is like [net.ListenTCP] but the listener accepts fast open connections.
+func ListenTCP(network string, laddr *net.TCPAddr) (*net.TCPListener, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Source: nil, Addr: opAddr(laddr), Err: net.UnknownNetworkError(network)}
+	}
+	if laddr == nil {
+		laddr = &net.TCPAddr{}
+	}
+	var lc ListenConfig
+	ln, err := lc.Listen(context.Background(), network, laddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// Listen is like [net.ListenConfig.Listen] but the listener accepts fast open
+// connections.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	nlc := lc.ListenConfig
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		if !lc.DisableTFO {
+			nlc.Control = lc.control()
+		}
+	}
+	return nlc.Listen(ctx, network, address)
+}
+
+// control returns the Control of a fast open listener: the caller's Control, then the
+// option that enables fast open, whose refusal leaves a plain listener.
+func (lc *ListenConfig) control() func(network, address string, c syscall.RawConn) error {
+	user := lc.Control
+	backlog := lc.Backlog
+	if backlog <= 0 {
+		backlog = DefaultBacklog
+	}
+	return func(network, address string, c syscall.RawConn) error {
+		if user != nil {
+			if err := user(network, address, c); err != nil {
+				return err
+			}
+		}
+		if err := setListenFastOpen(c, backlog); err != nil {
+			listenRefusals.Add(1)
+		}
+		return nil
+	}
+}
+
+// setListenFastOpen is the platform's listenFastOpen, replaceable by tests.
+var setListenFastOpen = listenFastOpen
+
+// listenRefusals counts listeners on which the system refused fast open.
+var listenRefusals atomic.Int64
