@@ -593,8 +593,25 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	if !c.ok() {
 		return nil, syscall.EINVAL
 	}
-	return c.sock().SyscallConn()
+	if c.connected() {
+		return c.tc.SyscallConn()
+	}
+	rc, err := c.sock().SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return rawConn{rc}, nil
 }
+
+// rawConn hides the poller of a socket that has not connected. Package os's zero-copy
+// paths (File.WriteTo, File.ReadFrom) find it through SyscallConn and would move data
+// on the socket directly, around the deferred connect; without it they fall back to
+// Conn's own ReadFrom and Read.
+type rawConn struct{ rc syscall.RawConn }
+
+func (r rawConn) Control(f func(fd uintptr)) error           { return r.rc.Control(f) }
+func (r rawConn) Read(f func(fd uintptr) (done bool)) error  { return r.rc.Read(f) }
+func (r rawConn) Write(f func(fd uintptr) (done bool)) error { return r.rc.Write(f) }
 
 // File is like [net.TCPConn.File], with the same caveat as [Conn.SyscallConn] before the
 // connect.
