@@ -27,3 +27,15 @@ func requireWire(t testing.TB) {
 	}
 	t.Skip(msg)
 }
+
+// tcpExt holds TcpExt counters, by name.
+type tcpExt map[string]int64
+
+// since returns how much each named counter grew from before to e.
+func (e tcpExt) since(before tcpExt, names ...string) map[string]int64 {
+	d := map[string]int64{}
+	for _, n := range names {
+		d[n] = e[n] - before[n]
+	}
+	return d
+}

@@ -2,8 +2,10 @@ package tfo
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -98,9 +100,7 @@ func setSysctl(t testing.TB, name, value string) {
 	t.Cleanup(func() { writeSysctl(name, old) })
 }
 
-// tcpExt holds the TcpExt counters of /proc/net/netstat, which are the namespace's.
-type tcpExt map[string]int64
-
+// readTCPExt reads the TcpExt counters of /proc/net/netstat, which are the namespace's.
 func readTCPExt(t testing.TB) tcpExt {
 	t.Helper()
 	f, err := os.Open("/proc/net/netstat")
@@ -134,11 +134,28 @@ func readTCPExt(t testing.TB) tcpExt {
 	return ext
 }
 
-// since returns how much each named counter grew from before to e.
-func (e tcpExt) since(before tcpExt, names ...string) map[string]int64 {
-	d := map[string]int64{}
-	for _, n := range names {
-		d[n] = e[n] - before[n]
+// blackhole returns an address on a fresh loopback IP for which a cookie is cached, and
+// whose listener drops every SYN: its accept queue is full.
+func blackhole(t testing.TB) string {
+	t.Helper()
+	requireWire(t)
+	blackholes++
+	ip := fmt.Sprintf("127.0.1.%d", blackholes)
+	ln, err := (&ListenConfig{}).Listen(context.Background(), "tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return d
+	t.Cleanup(func() { ln.Close() })
+	// Fill the queue with one connection that is never accepted, after setting the
+	// backlog to zero; that connection also fetches the cookie.
+	rc, _ := ln.(*net.TCPListener).SyscallConn()
+	rc.Control(func(fd uintptr) { syscall.Listen(int(fd), 0) })
+	c, err := Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ln.Addr().String()
 }
+
+var blackholes int

@@ -25,7 +25,7 @@ func TestFastOpenOnWire(t *testing.T) {
 	verifyNone(t)
 	requireWire(t)
 	opened := make(chan bool, 2)
-	s := newServer(t, func(c *net.TCPConn) {
+	s := newServerOn(t, freshHost()+":0", func(c *net.TCPConn) {
 		ok, err := FastOpened(c)
 		if err != nil {
 			t.Error(err)
@@ -624,31 +624,14 @@ func TestDeadlinesBeforeConnect(t *testing.T) {
 	}
 }
 
-// blackhole returns an address on a fresh loopback IP for which a cookie is cached, and
-// whose listener drops every SYN: its accept queue is full.
-func blackhole(t testing.TB) string {
-	t.Helper()
-	requireWire(t)
-	blackholes++
-	ip := fmt.Sprintf("127.0.1.%d", blackholes)
-	ln, err := (&ListenConfig{}).Listen(context.Background(), "tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	// Fill the queue with one connection that is never accepted, after setting the
-	// backlog to zero; that connection also fetches the cookie.
-	rc, _ := ln.(*net.TCPListener).SyscallConn()
-	rc.Control(func(fd uintptr) { syscall.Listen(int(fd), 0) })
-	c, err := Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return ln.Addr().String()
+// freshHost returns a loopback address that no test has used, for which no cookie is
+// cached.
+func freshHost() string {
+	hosts++
+	return fmt.Sprintf("127.0.2.%d", hosts)
 }
 
-var blackholes int
+var hosts int
 
 // TestCloseDuringConnect checks that Close ends a first Write whose SYN gets no answer.
 func TestCloseDuringConnect(t *testing.T) {

@@ -1,0 +1,146 @@
+package tfo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestDialerFields checks that net.Dialer's fields keep their meaning on a deferred
+// connect: LocalAddr binds, Control and ControlContext run, KeepAlive applies.
+func TestDialerFields(t *testing.T) {
+	verifyNone(t)
+	requirePending(t)
+	peer := make(chan string, 2)
+	s := newServer(t, func(c *net.TCPConn) {
+		peer <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		answer(c)
+	})
+
+	var controls, contextControls int
+	d := &Dialer{Dialer: net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 5)},
+		KeepAlive: -1,
+		Control: func(network, address string, c syscall.RawConn) error {
+			controls++
+			if network != "tcp4" || address != s.addr {
+				t.Errorf("Control(%q, %q)", network, address)
+			}
+			return nil
+		},
+	}}
+	// Cookies are kept per source and destination: fetch one from 127.0.0.5.
+	warm, err := d.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, warm, "warm")
+	warm.Close()
+	<-peer
+	controls = 0
+
+	c := dialPending(t, d, s.addr)
+	if controls != 1 {
+		t.Errorf("Control ran %d times", controls)
+	}
+	if ip := c.LocalAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.5" {
+		t.Errorf("LocalAddr %v before the connect", c.LocalAddr())
+	}
+	if ka := sockoptInt(t, c, unix.SOL_SOCKET, unix.SO_KEEPALIVE); ka != 0 {
+		t.Errorf("KeepAlive -1: SO_KEEPALIVE is %d", ka)
+	}
+	exchange(t, c, "x")
+	if ip := <-peer; ip != "127.0.0.5" {
+		t.Errorf("the server saw %v", ip)
+	}
+	if ok, _ := FastOpened(c); !ok {
+		t.Error("not fast-opened")
+	}
+
+	d.Control = nil
+	d.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		contextControls++
+		return nil
+	}
+	controls = 0
+	dialPending(t, d, s.addr)
+	if contextControls != 1 || controls != 0 {
+		t.Errorf("ControlContext ran %d times, Control %d times", contextControls, controls)
+	}
+
+	errControl := errors.New("control refuses")
+	d.ControlContext = func(context.Context, string, string, syscall.RawConn) error { return errControl }
+	if c, err := d.Dial("tcp", s.addr); c != nil || !errors.Is(err, errControl) {
+		t.Errorf("Dial with a failing Control = %v, %v", c, err)
+	}
+}
+
+func sockoptInt(t testing.TB, c *Conn, level, opt int) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var serr error
+	rc.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), level, opt) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return v
+}
+
+// TestListenConfig checks the listener side: DisableTFO gives a plain listener, and
+// Backlog and Control are honoured.
+func TestListenConfig(t *testing.T) {
+	verifyNone(t)
+	requirePending(t)
+	for _, tt := range []struct {
+		lc   ListenConfig
+		qlen int // TCP_FASTOPEN read back from the listener
+	}{
+		{ListenConfig{}, DefaultBacklog},
+		{ListenConfig{Backlog: 7}, 7},
+		{ListenConfig{DisableTFO: true}, 0},
+	} {
+		var controls int
+		lc := tt.lc
+		lc.Control = func(string, string, syscall.RawConn) error { controls++; return nil }
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := ln.(*net.TCPListener).SyscallConn()
+		var qlen int
+		rc.Control(func(fd uintptr) { qlen, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN) })
+		if qlen != tt.qlen || controls != 1 {
+			t.Errorf("%+v: fast open queue %d, Control ran %d times; want %d, once", tt.lc, qlen, controls, tt.qlen)
+		}
+		opened := make(chan bool, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				opened <- false
+				return
+			}
+			defer c.Close()
+			ok, _ := FastOpened(c)
+			answer(c.(*net.TCPConn))
+			opened <- ok
+		}()
+		c, err := Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, c, "x")
+		c.Close()
+		if ok := <-opened; ok != !tt.lc.DisableTFO {
+			t.Errorf("%+v: fast-opened %v", tt.lc, ok)
+		}
+		ln.Close()
+	}
+}
