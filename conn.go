@@ -630,15 +630,6 @@ func (c *Conn) MultipathTCP() (bool, error) {
 	return c.sock().MultipathTCP()
 }
 
-// NetConn returns the underlying [*net.TCPConn]. Before the connect it is the socket the
-// connect will use first; see [Conn.SyscallConn].
-func (c *Conn) NetConn() net.Conn {
-	if !c.ok() {
-		return nil
-	}
-	return c.sock()
-}
-
 // FastOpened reports whether c was fast-opened. On a dialed connection it means that
 // the server acknowledged data carried in the SYN; on an accepted connection, that the
 // SYN carried data accepted through fast open. c may be a [*Conn], a [*net.TCPConn], or

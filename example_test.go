@@ -1,0 +1,182 @@
+package tfo_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/fastopen/tfo"
+)
+
+// serveOnce accepts one connection on ln, reads a line from it and answers with reply
+// followed by that line, then closes the connection. It returns a channel that is
+// closed when it is done.
+func serveOnce(ln net.Listener, reply string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			log.Print(err)
+			return
+		}
+		defer c.Close()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			log.Print(err)
+			return
+		}
+		io.WriteString(c, reply+line)
+	}()
+	return done
+}
+
+func ExampleDial() {
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	served := serveOnce(ln, "hello, ")
+
+	// Dial as with net.Dial. With a fast open cookie cached for the server, nothing is
+	// sent yet: the SYN leaves with the first Write and carries its bytes.
+	c, err := tfo.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "gopher\n"); err != nil {
+		log.Fatal(err) // a refused port shows here, as a *net.OpError with Op "dial"
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(reply))
+	<-served
+	// Output: hello, gopher
+}
+
+func ExampleListen() {
+	// The listener accepts fast open connections, and every other TCP client too.
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept() // a plain *net.TCPConn
+			if err != nil {
+				return // the listener was closed
+			}
+			wg.Go(func() {
+				defer c.Close()
+				s := bufio.NewScanner(c)
+				for s.Scan() {
+					fmt.Fprintln(c, strings.ToUpper(s.Text()))
+				}
+			})
+		}
+	})
+
+	for _, word := range []string{"fast", "open"} {
+		c, err := tfo.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintln(c, word)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(line)
+	}
+	// Output:
+	// FAST
+	// OPEN
+}
+
+func ExampleDialer_http() {
+	// A test server whose listener accepts fast open connections.
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", r.URL.Path)
+	}))
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	defer ts.Close()
+
+	// A client whose connections fast-open: on a repeat connection to the server, the
+	// request travels in the SYN.
+	tr := &http.Transport{DialContext: (&tfo.Dialer{}).DialContext}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+
+	resp, err := client.Get(ts.URL + "/tfo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(body))
+	// Output: hello from /tfo
+}
+
+func ExampleFastOpened() {
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+
+	// A client's first connection to a server asks it for a fast open cookie; later
+	// connections send data in their SYN with it.
+	for i := 1; i <= 2; i++ {
+		served := serveOnce(ln, "pong ")
+		c, err := tfo.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintf(c, "%d\n", i)
+		reply, err := io.ReadAll(c)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fast, err := tfo.FastOpened(c)
+		c.Close()
+		<-served
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			// This platform cannot tell; the connection worked as a net one does.
+		case err != nil:
+			log.Fatal(err)
+		default:
+			// fast is true when the server acknowledged the data in the SYN: only once
+			// the client holds a cookie, and where both ends have fast open turned on.
+			log.Printf("connection %d fast-opened: %v", i, fast)
+		}
+		fmt.Print(string(reply))
+	}
+	// Output:
+	// pong 1
+	// pong 2
+}
