@@ -816,3 +816,30 @@ func TestNetConn(t *testing.T) {
 		return c1, c2, stop, nil
 	})
 }
+
+// TestFastOpenIPv6 checks fast open over IPv6, with the tcp6 network.
+func TestFastOpenIPv6(t *testing.T) {
+	verifyNone(t)
+	requireWire(t)
+	ln, err := Listen("tcp6", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no IPv6 loopback:", err)
+		}
+		t.Skip("no IPv6 loopback:", err)
+	}
+	ln.Close()
+	s := newServerOn(t, "[::1]:0", answer)
+	for i := range 2 {
+		c, err := Dial("tcp6", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, c, "x")
+		ok, err := FastOpened(c)
+		c.Close()
+		if i == 1 && (!ok || err != nil) {
+			t.Errorf("second connection: FastOpened = %v, %v", ok, err)
+		}
+	}
+}
