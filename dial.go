@@ -270,7 +270,7 @@ func (ds *dialState) connectFirst(tc *net.TCPConn, b []byte, deferred bool) erro
 		case errors.Is(err, net.ErrClosed):
 			return net.ErrClosed
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			err = os.ErrDeadlineExceeded
+			err = errTimeout
 		}
 		return ds.dialError(tc.RemoteAddr(), err)
 	}
@@ -291,7 +291,7 @@ func retryable(err error) bool {
 	if errors.As(err, &se) && se.Syscall == "connect" {
 		return unreachable(se.Err)
 	}
-	return errors.Is(err, os.ErrDeadlineExceeded)
+	return errors.Is(err, errTimeout)
 }
 
 // otherAddrs resolves the dialed host again and returns its addresses other than
@@ -381,7 +381,7 @@ func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, er
 	}
 	timeRemaining := deadline.Sub(now)
 	if timeRemaining <= 0 {
-		return time.Time{}, os.ErrDeadlineExceeded
+		return time.Time{}, errTimeout
 	}
 	timeout := timeRemaining / time.Duration(addrsRemaining)
 	const saneMinimum = 2 * time.Second
@@ -393,4 +393,19 @@ func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, er
 		}
 	}
 	return now.Add(timeout), nil
+}
+
+// errTimeout is the error of a deferred connect that ran out of time. Like net's dial
+// timeouts it matches [context.DeadlineExceeded], and like a deadline set on a conn it
+// matches [os.ErrDeadlineExceeded].
+var errTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func (timeoutError) Is(err error) bool {
+	return err == context.DeadlineExceeded || err == os.ErrDeadlineExceeded
 }

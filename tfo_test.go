@@ -148,6 +148,9 @@ func TestRefusedAtFirstWrite(t *testing.T) {
 		t.Errorf("Write = %d with error %v", n, err)
 	}
 	checkDialError(t, err, syscall.ECONNREFUSED)
+	if _, nerr := net.Dial("tcp", addr); nerr == nil || err.Error() != nerr.Error() {
+		t.Errorf("error %q; net.Dial's: %q", err, nerr)
+	}
 	if _, err2 := c.Read(make([]byte, 1)); !errors.Is(err2, syscall.ECONNREFUSED) {
 		t.Errorf("Read after the failed connect: %v", err2)
 	}
@@ -672,6 +675,9 @@ func TestTimeoutBoundsDeferredConnect(t *testing.T) {
 	checkDialError(t, err, os.ErrDeadlineExceeded)
 	if e := time.Since(start); e > 900*time.Millisecond {
 		t.Errorf("Timeout 100ms: the Write returned after %v, past the SYN retransmission", e)
+	}
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() || !errors.Is(err, context.DeadlineExceeded) || err.Error() != "dial tcp "+addr+": i/o timeout" {
+		t.Errorf("error %q: want net's dial timeout", err)
 	}
 
 	c = dialPending(t, &Dialer{}, addr)
