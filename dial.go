@@ -25,8 +25,10 @@ const DefaultReadWait = 200 * time.Millisecond
 //     given to DialContext bounds only the DialContext call.
 //   - If the address refuses or cannot be reached, the other addresses of the host are
 //     resolved again with Resolver and tried one after another, each with the same first
-//     bytes. They are not raced after FallbackDelay as net.Dialer does when both IPv4 and
-//     IPv6 addresses exist: two SYNs carrying the same bytes would deliver them twice.
+//     bytes. Unlike net.Dialer, the Dialer does not race the other address family after
+//     FallbackDelay: a server hands the data of a SYN to its application as soon as the
+//     SYN arrives, so racing a slow first address against another would deliver the
+//     bytes to both. Set Timeout to bound how long a silent address may hold the dial.
 //     Without a cookie the connect happens during the dial, exactly as with net.Dialer,
 //     racing included.
 //   - Control and ControlContext run before the socket connects, once per address tried,
