@@ -50,7 +50,7 @@ import (
 type Conn struct {
 	state atomic.Uint32 // stateConnected once tc is final; read without p.mu
 	tc    *net.TCPConn  // guarded by p.mu until state is stateConnected
-	p     *pending      // nil for a conn dialed without a deferred connect
+	p     *pending      // nil for a conn that connected during the dial
 }
 
 const (
@@ -60,21 +60,34 @@ const (
 	stateClosed // closed before the connect completed
 )
 
-// pending is what a conn needs while its connect is deferred.
+// pending is what a conn needs until its first Write. Its socket was dialed with fast
+// open, and its connect may have been deferred.
 type pending struct {
 	dial dialState
 
-	connect sync.Mutex    // held by whoever performs the deferred connect
-	done    chan struct{} // closed when the conn stops pending
+	connect sync.Mutex // held by whoever performs the deferred connect
 
 	mu         sync.Mutex
+	done       chan struct{}              // made for a waiting Read; closed when the conn stops pending
 	rdl, wdl   time.Time                  // deadlines set by the caller
 	dlChanged  chan struct{}              // closed when a deadline changes, for a waiting Read
 	connecting bool                       // a connect is in progress
 	byRead     bool                       // that connect was started by a Read
-	limit      time.Time                  // the dialer's deadline for that connect
+	limit      time.Time                  // the dialer's deadline for that connect, or zero
 	opts       []func(*net.TCPConn) error // options set before the connect, replayed on a new socket
 	err        error                      // why the connect failed
+}
+
+// pendingConn holds a pending conn in one allocation.
+type pendingConn struct {
+	c Conn
+	p pending
+}
+
+func newPendingConn(tc *net.TCPConn, ds *dialState) *Conn {
+	pc := &pendingConn{c: Conn{tc: tc}, p: pending{dial: *ds}}
+	pc.c.p = &pc.p
+	return &pc.c
 }
 
 var errMissingAddress = errors.New("missing address")
@@ -162,6 +175,13 @@ func (c *Conn) stateErr(op string) error {
 // connect it, or for the read wait to pass and then connects it without data.
 func (c *Conn) awaitConnect() error {
 	p := c.p
+	// A socket whose dial found no cookie connected then: nothing to wait for.
+	if p.connect.TryLock() {
+		if c.state.Load() == statePending && !deferred(c.tc) {
+			c.finishConnect(nil, true)
+		}
+		p.connect.Unlock()
+	}
 	wait := time.NewTimer(p.dial.readWait())
 	defer wait.Stop()
 	var deadline *time.Timer
@@ -172,11 +192,18 @@ func (c *Conn) awaitConnect() error {
 	}()
 	for {
 		p.mu.Lock()
+		if c.state.Load() != statePending {
+			p.mu.Unlock()
+			return c.stateErr("read")
+		}
 		rdl := p.rdl
 		if p.dlChanged == nil {
 			p.dlChanged = make(chan struct{})
 		}
-		changed := p.dlChanged
+		if p.done == nil {
+			p.done = make(chan struct{})
+		}
+		changed, done := p.dlChanged, p.done
 		p.mu.Unlock()
 
 		var expired <-chan time.Time
@@ -193,8 +220,7 @@ func (c *Conn) awaitConnect() error {
 			expired = deadline.C
 		}
 		select {
-		case <-p.done:
-			return c.stateErr("read")
+		case <-done:
 		case <-changed:
 		case <-expired:
 			return c.opError("read", os.ErrDeadlineExceeded)
@@ -202,11 +228,9 @@ func (c *Conn) awaitConnect() error {
 			// No Write came: connect without data, unless a Write is connecting now,
 			// in which case keep waiting for it to finish.
 			if p.connect.TryLock() {
-				var err error
+				err := c.stateErr("read")
 				if c.state.Load() == statePending {
 					err = c.connect(nil, true)
-				} else {
-					err = c.stateErr("read")
 				}
 				p.connect.Unlock()
 				return err
@@ -225,13 +249,14 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 		p.mu.Unlock()
 		return c.stateErr(opName(byRead))
 	}
-	now := time.Now()
-	p.connecting, p.byRead, p.limit = true, byRead, ds.deadline(now)
+	p.connecting, p.byRead, p.limit = true, byRead, ds.deadline()
 	tc := c.tc
-	p.applyDeadlines(tc)
+	if dl := p.connectDeadline(); !dl.Equal(p.wdl) {
+		tc.SetWriteDeadline(dl)
+	}
 	p.mu.Unlock()
 
-	err := ds.connectFirst(tc, b, true)
+	err := ds.connectFirst(tc, b)
 	if err != nil && retryable(err) && !p.pastCallerDeadline() {
 		// Try the server's other addresses, one at a time, with the same bytes. As
 		// with net, the error returned is the first address's.
@@ -245,7 +270,7 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 			ntc, nerr := ds.dialAddr(ra, p.limit, len(others)-i)
 			if nerr == nil {
 				if nerr = c.replace(ntc); nerr == nil {
-					nerr = ds.connectFirst(ntc, b, deferred(ntc))
+					nerr = ds.connectFirst(ntc, b)
 				}
 			}
 			if nerr == nil || (i == 0 && redial) {
@@ -276,7 +301,8 @@ func (c *Conn) replace(tc *net.TCPConn) error {
 			return err
 		}
 	}
-	p.applyDeadlines(tc)
+	tc.SetReadDeadline(p.rdl)
+	tc.SetWriteDeadline(p.connectDeadline())
 	return nil
 }
 
@@ -285,7 +311,12 @@ func (c *Conn) finishConnect(err error, byRead bool) error {
 	p := c.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.connecting = false
+	if p.connecting {
+		p.connecting = false
+		if dl := p.connectDeadline(); !dl.Equal(p.wdl) {
+			c.tc.SetWriteDeadline(p.wdl)
+		}
+	}
 	if c.state.Load() == stateClosed {
 		return c.opErrorLocked(opName(byRead), net.ErrClosed)
 	}
@@ -296,13 +327,18 @@ func (c *Conn) finishConnect(err error, byRead bool) error {
 		p.err = err
 		c.tc.Close()
 		c.state.Store(stateFailed)
-		close(p.done)
-		return err
+	} else {
+		c.state.Store(stateConnected)
 	}
-	p.applyDeadlines(c.tc)
-	c.state.Store(stateConnected)
-	close(p.done)
-	return nil
+	p.stopWaiting()
+	return err
+}
+
+// stopWaiting wakes a Read waiting for the conn to stop pending. p.mu is held.
+func (p *pending) stopWaiting() {
+	if p.done != nil {
+		close(p.done)
+	}
 }
 
 func (c *Conn) opErrorLocked(op string, err error) error {
@@ -316,20 +352,19 @@ func opName(byRead bool) string {
 	return "write"
 }
 
-// applyDeadlines sets tc's deadlines: the caller's, and during a connect, the earlier of
-// the caller's deadline for the operation that connects and the dialer's. The deferred
-// connect waits for writability, so its bound is the write deadline. p.mu is held.
-func (p *pending) applyDeadlines(tc *net.TCPConn) {
-	wdl := p.wdl
-	if p.connecting {
-		own := p.wdl
-		if p.byRead {
-			own = p.rdl
-		}
-		wdl = earliest(own, p.limit)
+// connectDeadline returns the write deadline of the socket during a connect: the earlier
+// of the caller's deadline for the operation that connects and the dialer's. The
+// deferred connect waits for writability, so its bound is the write deadline. Outside a
+// connect it is the caller's write deadline. p.mu is held.
+func (p *pending) connectDeadline() time.Time {
+	if !p.connecting {
+		return p.wdl
 	}
-	tc.SetReadDeadline(p.rdl)
-	tc.SetWriteDeadline(wdl)
+	own := p.wdl
+	if p.byRead {
+		own = p.rdl
+	}
+	return earliest(own, p.limit)
 }
 
 // pastCallerDeadline reports whether the caller's deadline for the running connect has
@@ -376,7 +411,7 @@ func (c *Conn) Close() error {
 	}
 	c.state.Store(stateClosed)
 	err := c.tc.Close()
-	close(p.done)
+	p.stopWaiting()
 	p.mu.Unlock()
 	return err
 }
@@ -433,8 +468,10 @@ func (c *Conn) setDeadline(t time.Time, read, write bool) error {
 				close(p.dlChanged)
 				p.dlChanged = nil
 			}
-			p.applyDeadlines(c.tc)
-			return nil
+			if read {
+				c.tc.SetReadDeadline(t)
+			}
+			return c.tc.SetWriteDeadline(p.connectDeadline())
 		}
 		p.mu.Unlock()
 	}

@@ -27,20 +27,16 @@ const (
 const tcpiOptSynData = 0x20
 
 // dialFastOpen enables fast open on a socket that has not connected yet.
-func dialFastOpen(c syscall.RawConn) error {
-	return setsockopt(c, unix.TCP_FASTOPEN_CONNECT, 1)
+func dialFastOpen(fd uintptr) error {
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1))
 }
 
 // listenFastOpen enables fast open on a socket that is about to listen, with a queue of
 // backlog SYNs carrying data.
 func listenFastOpen(c syscall.RawConn, backlog int) error {
-	return setsockopt(c, unix.TCP_FASTOPEN, backlog)
-}
-
-func setsockopt(c syscall.RawConn, opt, value int) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, opt, value)
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN, backlog)
 	}); err != nil {
 		return err
 	}
@@ -77,73 +73,51 @@ func tcpState(fd int) byte {
 	return state
 }
 
-// sendFirst writes b on a socket whose connect was deferred, which sends the SYN
-// carrying as much of b as fits, and waits until the handshake has completed. It returns
-// how many bytes of b were taken. A failed connect returns an *os.SyscallError for
-// "connect", as net does.
-func sendFirst(c syscall.RawConn, b []byte) (int, error) {
-	var (
-		n       int
-		started bool
-		serr    error
-	)
-	err := c.Write(func(fd uintptr) bool {
-		if !started {
-			started = true
-			var err error
-			for {
-				// An empty write sends a SYN without data (tcp_sendmsg_fastopen).
-				n, err = unix.Write(int(fd), b)
-				if err != unix.EINTR {
-					break
-				}
-			}
-			switch err {
-			case nil, unix.EINPROGRESS, unix.EAGAIN:
-				n = max(n, 0)
-			case unix.EOPNOTSUPP:
-				// net.ipv4.tcp_fastopen lost its client bit after the dial: nothing was sent.
-				clientRefusal.refuse(err)
-				serr = errFastOpenRefused
-				return true
-			default:
-				serr = os.NewSyscallError("connect", err)
-				return true
-			}
-		}
-		done, err := handshakeDone(int(fd))
-		if err != nil {
-			serr = err
-		}
-		return done
-	})
-	if serr != nil {
-		return 0, serr
+// sendFirst writes b on a socket dialed with TCP_FASTOPEN_CONNECT. If its connect was
+// deferred, the first write(2) sends the SYN carrying as much of b as fits, or with an
+// empty b a SYN without data (tcp_sendmsg_fastopen in net/ipv4/tcp.c). sendFirst
+// returns once b is written and the handshake has completed. A failed connect returns
+// an *os.SyscallError for "connect", as net does.
+func sendFirst(tc *net.TCPConn, b []byte) error {
+	// For a b larger than the SYN carries, Write waits for the handshake and writes the
+	// rest.
+	n, err := tc.Write(b)
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		return connectError(err)
 	}
+	// Wait for the handshake, then learn how it ended: writing the rest of b, or
+	// nothing, returns the error that ended it (sk_stream_wait_connect).
+	rc, err := tc.SyscallConn()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return n, nil
+	if err := rc.Write(handshakeOver); err != nil {
+		return err
+	}
+	if _, err := tc.Write(b[n:]); err != nil {
+		return connectError(err)
+	}
+	return nil
 }
 
-// handshakeDone reports whether the handshake of a connecting socket is over, and the
-// error that ended it, as net's connect does with SO_ERROR.
-func handshakeDone(fd int) (bool, error) {
-	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil {
-		return true, os.NewSyscallError("getsockopt", err)
+// handshakeOver reports whether the socket has left SYN_SENT. It is a function of its
+// own so that waiting allocates nothing.
+func handshakeOver(fd uintptr) bool {
+	return tcpState(int(fd)) != tcpSynSent
+}
+
+// connectError turns the error of a write during the connect into that of the connect.
+func connectError(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err // a deadline, or Close
 	}
-	if soerr != 0 {
-		return true, os.NewSyscallError("connect", syscall.Errno(soerr))
+	if errno == unix.EOPNOTSUPP {
+		// net.ipv4.tcp_fastopen lost its client bit after the dial: nothing was sent.
+		clientRefusal.refuse(os.NewSyscallError("write", errno))
+		return errFastOpenRefused
 	}
-	switch tcpState(fd) {
-	case tcpSynSent:
-		return false, nil
-	case tcpClose:
-		// Closed with its error already taken: the server reset the connection.
-		return true, os.NewSyscallError("connect", unix.ECONNRESET)
-	}
-	return true, nil
+	return os.NewSyscallError("connect", errno)
 }
 
 // unreachable reports whether a connect that failed with err took no connection at the

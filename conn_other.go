@@ -14,7 +14,7 @@ import (
 
 var errUnsupported = fmt.Errorf("tfo: TCP Fast Open on this platform: %w", errors.ErrUnsupported)
 
-func dialFastOpen(syscall.RawConn) error { return errUnsupported }
+func dialFastOpen(uintptr) error { return errUnsupported }
 
 func listenFastOpen(syscall.RawConn, int) error { return errUnsupported }
 
@@ -22,7 +22,11 @@ func refusedForGood(error) bool { return true }
 
 func deferred(*net.TCPConn) bool { return false }
 
-func sendFirst(syscall.RawConn, []byte) (int, error) { return 0, errUnsupported }
+// sendFirst writes b on a conn that connected during the dial.
+func sendFirst(tc *net.TCPConn, b []byte) error {
+	_, err := tc.Write(b)
+	return err
+}
 
 func unreachable(error) bool { return false }
 

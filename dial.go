@@ -147,13 +147,9 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{tc: nc.(*net.TCPConn)}
-	if deferred(c.tc) {
-		c.p = &pending{dial: ds, done: make(chan struct{})}
-	} else {
-		c.state.Store(stateConnected)
-	}
-	return c, nil
+	// Whether the connect was deferred matters only to a Read before the first Write,
+	// which asks the socket.
+	return newPendingConn(nc.(*net.TCPConn), &ds), nil
 }
 
 // control returns the ControlContext of a fast-opening dial: it enables fast open on
@@ -179,11 +175,17 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 // fail the dial: the socket connects without fast open.
 func fastOpenControl(_ context.Context, _, _ string, c syscall.RawConn) error {
 	if clientRefusal.allowed() {
-		if err := setDialFastOpen(c); err != nil {
-			clientRefusal.refuse(err)
-		}
+		c.Control(enableDialFastOpen)
 	}
 	return nil
+}
+
+// enableDialFastOpen is fastOpenControl's work on the socket, a function of its own so
+// that the dial allocates nothing for it.
+func enableDialFastOpen(fd uintptr) {
+	if err := setDialFastOpen(fd); err != nil {
+		clientRefusal.refuse(err)
+	}
 }
 
 // setDialFastOpen is the platform's dialFastOpen, replaceable by tests.
@@ -234,10 +236,10 @@ func (ds *dialState) readWait() time.Duration {
 }
 
 // deadline returns the dialer's deadline for a connect that starts now.
-func (ds *dialState) deadline(now time.Time) time.Time {
+func (ds *dialState) deadline() time.Time {
 	var dl time.Time
 	if ds.d.Timeout > 0 {
-		dl = now.Add(ds.d.Timeout)
+		dl = time.Now().Add(ds.d.Timeout)
 	}
 	return earliest(dl, ds.d.Deadline)
 }
@@ -254,32 +256,21 @@ func (ds *dialState) dialError(raddr net.Addr, err error) error {
 // was already deferred; the address is dialed again without it.
 var errFastOpenRefused = errors.New("fast open refused")
 
-// connectFirst sends b as the first bytes of tc. If tc's connect was deferred, the SYN
-// carries b's first bytes, and connectFirst returns once the handshake has completed.
-// A failed connect returns a *net.OpError with Op "dial".
-func (ds *dialState) connectFirst(tc *net.TCPConn, b []byte, deferred bool) error {
-	if !deferred {
-		_, err := tc.Write(b)
-		return err
+// connectFirst sends b as the first bytes of tc, whose socket was dialed with fast open.
+// If the connect was deferred, the SYN carries b's first bytes. connectFirst returns
+// once the handshake has completed; a failed connect returns a *net.OpError with Op
+// "dial".
+func (ds *dialState) connectFirst(tc *net.TCPConn, b []byte) error {
+	err := sendFirst(tc, b)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, net.ErrClosed):
+		return net.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errTimeout
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	n, err := sendFirst(rc, b)
-	if err != nil {
-		switch {
-		case errors.Is(err, net.ErrClosed):
-			return net.ErrClosed
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			err = errTimeout
-		}
-		return ds.dialError(tc.RemoteAddr(), err)
-	}
-	if n < len(b) {
-		_, err = tc.Write(b[n:])
-	}
-	return err
+	return ds.dialError(tc.RemoteAddr(), err)
 }
 
 // retryable reports whether a deferred connect that failed with err may go on with the

@@ -335,7 +335,7 @@ func TestKernelWithoutOption(t *testing.T) {
 	verifyNone(t)
 	resetRefusal(t)
 	var calls int
-	setDialFastOpen = func(syscall.RawConn) error {
+	setDialFastOpen = func(uintptr) error {
 		calls++
 		return os.NewSyscallError("setsockopt", syscall.ENOPROTOOPT)
 	}
