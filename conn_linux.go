@@ -85,8 +85,12 @@ func sendFirst(tc *net.TCPConn, b []byte) error {
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		return connectError(err)
 	}
-	// Wait for the handshake, then learn how it ended: writing the rest of b, or
-	// nothing, returns the error that ended it (sk_stream_wait_connect).
+	// Writing the rest of b, or nothing, tells how the handshake went: EAGAIN while it
+	// goes on, then the error that ended it, if any (sk_stream_wait_connect). Over
+	// loopback it is over already.
+	if _, err = tc.Write(b[n:]); !errors.Is(err, unix.EAGAIN) {
+		return connectError(err)
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return err
@@ -94,10 +98,8 @@ func sendFirst(tc *net.TCPConn, b []byte) error {
 	if err := rc.Write(handshakeOver); err != nil {
 		return err
 	}
-	if _, err := tc.Write(b[n:]); err != nil {
-		return connectError(err)
-	}
-	return nil
+	_, err = tc.Write(b[n:])
+	return connectError(err)
 }
 
 // handshakeOver reports whether the socket has left SYN_SENT. It is a function of its
@@ -108,6 +110,9 @@ func handshakeOver(fd uintptr) bool {
 
 // connectError turns the error of a write during the connect into that of the connect.
 func connectError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return err // a deadline, or Close
