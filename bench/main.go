@@ -295,14 +295,15 @@ func (res *results) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "loopback 127.0.0.1 %s: %d rounds per package of %d cycles and %d round trips, net and tfo alternating\n\n", where, res.rounds, res.n, tripsPerCycle*res.n)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tnet median\tnet min–max\ttfo median\ttfo min–max\ttfo/net\t")
-	row := func(name, format string, v [2][]float64) {
+	fmt.Fprintln(tw, "measurement\tnet median\tnet min–max\ttfo median\ttfo min–max\ttfo against net\t")
+	row := func(name, format string, v [2][]float64, compare func(a, b float64) string) {
 		a, b := median(v[0]), median(v[1])
-		fmt.Fprintf(tw, "%s\t"+format+"\t%s\t"+format+"\t%s\t%.3f\t\n", name, a, span(format, v[0]), b, span(format, v[1]), b/a)
+		fmt.Fprintf(tw, "%s\t"+format+"\t%s\t"+format+"\t%s\t%s\t\n", name, a, span(format, v[0]), b, span(format, v[1]), compare(a, b))
 	}
-	row("cycles/s", "%.0f", res.cyclesPerSec)
-	row("allocs/cycle", "%.1f", res.allocs)
-	row("round trips/s", "%.0f", res.tripsPerSec)
+	ratio := func(a, b float64) string { return fmt.Sprintf("×%.3f", b/a) }
+	row("cycles/s", "%.0f", res.cyclesPerSec, ratio)
+	row("allocs/cycle", "%.1f", res.allocs, func(a, b float64) string { return fmt.Sprintf("%+.1f", b-a) })
+	row("round trips/s", "%.0f", res.tripsPerSec, ratio)
 	tw.Flush()
 	fmt.Fprintln(w)
 	if !res.counted {
