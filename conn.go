@@ -107,9 +107,11 @@ func (c *Conn) sock() *net.TCPConn {
 	return c.tc
 }
 
+// opError returns a *net.OpError for op on a conn that was pending.
 func (c *Conn) opError(op string, err error) error {
-	tc := c.sock()
-	return &net.OpError{Op: op, Net: tc.LocalAddr().Network(), Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: err}
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.opErrorLocked(op, err)
 }
 
 // Read implements the [net.Conn] Read method. On a conn that has not connected yet, it
@@ -120,7 +122,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	if !c.connected() {
 		if len(b) == 0 {
-			return 0, nil
+			return 0, c.stateErr("read")
 		}
 		if err := c.awaitConnect(); err != nil {
 			return 0, err
@@ -138,7 +140,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	if !c.connected() {
 		if len(b) == 0 {
-			return 0, nil
+			return 0, c.stateErr("write")
 		}
 		p := c.p
 		p.connect.Lock()
@@ -243,7 +245,7 @@ func (c *Conn) awaitConnect() error {
 // any rest after the handshake. The caller holds p.connect and has seen statePending.
 func (c *Conn) connect(b []byte, byRead bool) error {
 	p := c.p
-	ds := p.dial
+	ds := &p.dial
 	p.mu.Lock()
 	if c.state.Load() != statePending {
 		p.mu.Unlock()
@@ -312,8 +314,9 @@ func (c *Conn) finishConnect(err error, byRead bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.connecting {
+		dl := p.connectDeadline()
 		p.connecting = false
-		if dl := p.connectDeadline(); !dl.Equal(p.wdl) {
+		if !dl.Equal(p.wdl) {
 			c.tc.SetWriteDeadline(p.wdl)
 		}
 	}

@@ -551,6 +551,13 @@ func TestCloseBeforeConnect(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
+	if _, err := c.Write(nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("empty Write after Close: %v", err)
+	}
+	var oe *net.OpError
+	if _, err := c.Read(nil); !errors.As(err, &oe) || oe.Op != "read" || oe.Net != "tcp" || oe.Addr == nil || oe.Source == nil {
+		t.Errorf("empty Read after Close: %#v", err)
+	}
 	if err := c.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("SetDeadline after Close: %v", err)
 	}
@@ -678,6 +685,15 @@ func TestTimeoutBoundsDeferredConnect(t *testing.T) {
 	}
 	if ne, ok := err.(net.Error); !ok || !ne.Timeout() || !errors.Is(err, context.DeadlineExceeded) || err.Error() != "dial tcp "+addr+": i/o timeout" {
 		t.Errorf("error %q: want net's dial timeout", err)
+	}
+
+	// Once connected, the conn keeps no trace of the dialer's timeout.
+	s := newServer(t, func(c *net.TCPConn) { io.Copy(c, c) })
+	c = dialPending(t, &Dialer{Dialer: net.Dialer{Timeout: 50 * time.Millisecond}}, s.addr)
+	exchange(t, c, "x")
+	time.Sleep(100 * time.Millisecond)
+	if got := exchange(t, c, "y"); got != "y" {
+		t.Errorf("after the dialer's timeout: got %q", got)
 	}
 
 	c = dialPending(t, &Dialer{}, addr)
