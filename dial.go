@@ -291,13 +291,11 @@ func retryable(err error) bool {
 // failed: those of failed's family first, as net.Dialer orders them.
 func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCPAddr {
 	host, _, err := net.SplitHostPort(ds.address)
-	if err != nil {
+	if err != nil || host == "" {
 		return nil
 	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "" {
-		// A name: resolve it below.
-	} else {
-		return nil
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil // a literal address has no others
 	}
 	ctx := context.Background()
 	if !limit.IsZero() {
