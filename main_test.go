@@ -4,13 +4,21 @@ import (
 	"os"
 	"testing"
 
+	"github.com/fastopen/tfo/internal/netns"
 	"go.uber.org/goleak"
 )
 
+// onWire is true when the tests run in a private network namespace of their own, with
+// lo up and net.ipv4.tcp_fastopen=3, where they can assert what crossed the wire.
+var onWire bool
+
+// TestMain runs the tests in a private network namespace with fast open on, when they
+// run as root on Linux; see netns.Enter.
 func TestMain(m *testing.M) {
-	if code, done := runInPrivateNetns(); done {
+	if code, done := netns.Enter("tfo tests"); done {
 		os.Exit(code)
 	}
+	onWire = netns.Inside()
 	goleak.VerifyTestMain(m)
 }
 
@@ -38,4 +46,15 @@ func (e tcpExt) since(before tcpExt, names ...string) map[string]int64 {
 		d[n] = e[n] - before[n]
 	}
 	return d
+}
+
+// readTCPExt reads the TcpExt counters of /proc/net/netstat, which are the namespace's.
+func readTCPExt(t testing.TB) tcpExt {
+	t.Helper()
+	requireWire(t)
+	ext, err := netns.ReadTCPExt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ext
 }

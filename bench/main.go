@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +36,7 @@ import (
 	"time"
 
 	"github.com/fastopen/tfo"
+	"github.com/fastopen/tfo/internal/netns"
 )
 
 // msgSize is the size of a request and of its reply.
@@ -62,10 +62,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if code, done := enterNetns(); done {
+	if code, done := netns.Enter("bench"); done {
 		os.Exit(code)
 	}
-	if !inNetns {
+	if !netns.Inside() {
 		fmt.Println(hostNote())
 		fmt.Println()
 	}
@@ -147,16 +147,16 @@ func measure(n, rounds int, progress io.Writer) (*results, error) {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	res := &results{n: n, rounds: rounds, fastOpenExpected: inNetns}
+	res := &results{n: n, rounds: rounds, fastOpenExpected: netns.Inside()}
 	begin := time.Now()
 	for r := range rounds {
 		fmt.Fprintf(progress, "\rround %d/%d", r+1, rounds)
 		for j := range sides {
 			i := (j + r) % len(sides) // which side goes first alternates
 			s := sides[i]
-			var before tcpExt
+			var before map[string]int64
 			if s.name == "tfo" {
-				before, _ = readTCPExt()
+				before, _ = netns.ReadTCPExt()
 			}
 			perSec, allocs, err := cycles(s.dial, replyAddr[i], n)
 			if err != nil {
@@ -165,7 +165,7 @@ func measure(n, rounds int, progress io.Writer) (*results, error) {
 			res.cyclesPerSec[i] = append(res.cyclesPerSec[i], perSec)
 			res.allocs[i] = append(res.allocs[i], allocs)
 			if s.name == "tfo" {
-				after, err := readTCPExt()
+				after, err := netns.ReadTCPExt()
 				if err == nil && before != nil {
 					res.counted = true
 					res.active += after["TCPFastOpenActive"] - before["TCPFastOpenActive"]
@@ -290,7 +290,7 @@ func roundTrips(dial func(network, address string) (net.Conn, error), addr strin
 // print writes the results as a table.
 func (res *results) print(w io.Writer) {
 	where := "on the host"
-	if inNetns {
+	if netns.Inside() {
 		where = "in a private network namespace"
 	}
 	fmt.Fprintf(w, "loopback 127.0.0.1 %s: %d rounds per package of %d cycles and %d round trips, net and tfo alternating\n\n", where, res.rounds, res.n, tripsPerCycle*res.n)
@@ -347,41 +347,4 @@ func median(v []float64) float64 {
 
 func span(format string, v []float64) string {
 	return fmt.Sprintf(format+"–"+format, slices.Min(v), slices.Max(v))
-}
-
-// tcpExt holds the TcpExt counters of /proc/net/netstat, which are those of the
-// network namespace.
-type tcpExt map[string]int64
-
-func readTCPExt() (tcpExt, error) {
-	f, err := os.Open("/proc/net/netstat")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var names []string
-	ext := tcpExt{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) == 0 || fields[0] != "TcpExt:" {
-			continue
-		}
-		if names == nil {
-			names = fields[1:]
-			continue
-		}
-		for i, v := range fields[1:] {
-			if i < len(names) {
-				ext[names[i]], _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
-	}
-	if err := s.Err(); err != nil {
-		return nil, err
-	}
-	if len(ext) == 0 {
-		return nil, errors.New("/proc/net/netstat has no TcpExt counters")
-	}
-	return ext, nil
 }

@@ -6,18 +6,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastopen/tfo/internal/netns"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	if code, done := enterNetns(); done {
+	if code, done := netns.Enter("bench tests"); done {
 		os.Exit(code)
 	}
 	goleak.VerifyTestMain(m)
 }
 
 func TestMeasure(t *testing.T) {
-	if !inNetns && os.Getenv("CI") == "true" {
+	if !netns.Inside() && os.Getenv("CI") == "true" {
 		t.Fatal("CI=true needs the tests to run as root on Linux, in a private network namespace with fast open on")
 	}
 	const n, rounds = 20, 2
@@ -44,7 +45,7 @@ func TestMeasure(t *testing.T) {
 	if res.tfoCycles != n*rounds {
 		t.Errorf("%d tfo cycles counted, want %d", res.tfoCycles, n*rounds)
 	}
-	if inNetns && !res.fastOpened() {
+	if netns.Inside() && !res.fastOpened() {
 		t.Errorf("tfo cycles not fast-opened: TCPFastOpenActive +%d, TCPFastOpenPassive +%d over %d cycles", res.active, res.passive, res.tfoCycles)
 	}
 	if err := res.check(); err != nil {
