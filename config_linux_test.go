@@ -57,9 +57,7 @@ func TestDialerFields(t *testing.T) {
 	if ip := <-peer; ip != "127.0.0.5" {
 		t.Errorf("the server saw %v", ip)
 	}
-	if ok, _ := FastOpened(c); !ok {
-		t.Error("not fast-opened")
-	}
+	checkFastOpened(t, c)
 
 	d.Control = nil
 	d.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {

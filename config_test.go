@@ -20,9 +20,7 @@ func TestDialerDialTCP(t *testing.T) {
 	if got := exchange(t, c, "x"); got != "re:x" {
 		t.Fatalf("got %q", got)
 	}
-	if ok, _ := FastOpened(c); !ok {
-		t.Error("not fast-opened")
-	}
+	checkFastOpened(t, c)
 	c2, err := DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s.addr)))
 	if err != nil {
 		t.Fatal(err)

@@ -159,3 +159,11 @@ func readAll(t testing.TB, c net.Conn, within time.Duration) []byte {
 	}
 	return b
 }
+
+// checkFastOpened checks that c was fast-opened.
+func checkFastOpened(t testing.TB, c net.Conn) {
+	t.Helper()
+	if ok, err := FastOpened(c); !ok || err != nil {
+		t.Errorf("FastOpened = %v, %v; want true", ok, err)
+	}
+}

@@ -500,9 +500,7 @@ func TestReadFromFile(t *testing.T) {
 	if n != int64(len(data)) || err != nil {
 		t.Fatalf("io.Copy = %d, %v", n, err)
 	}
-	if ok, _ := FastOpened(c); !ok {
-		t.Error("not fast-opened by io.Copy")
-	}
+	checkFastOpened(t, c)
 	c.CloseWrite()
 	if b := <-got; !bytes.Equal(b, data) {
 		t.Fatalf("server got %d bytes, not the file's %d", len(b), len(data))
@@ -722,9 +720,7 @@ func TestContextEndsAfterDial(t *testing.T) {
 	if got := exchange(t, nc, "x"); got != "re:x" {
 		t.Fatalf("got %q", got)
 	}
-	if ok, _ := FastOpened(nc); !ok {
-		t.Error("not fast-opened")
-	}
+	checkFastOpened(t, nc)
 }
 
 // TestAddrs checks that LocalAddr and RemoteAddr are set before the connect.
@@ -769,9 +765,7 @@ func TestOptionsBeforeConnect(t *testing.T) {
 	if got := exchange(t, c, "x"); got != "re:x" {
 		t.Fatalf("got %q", got)
 	}
-	if ok, _ := FastOpened(c); !ok {
-		t.Error("not fast-opened")
-	}
+	checkFastOpened(t, c)
 }
 
 // TestCloseWriteBeforeConnect checks that CloseWrite on a conn that has not connected
