@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fastopen/tfo/internal/workload"
 )
 
 func init() {
@@ -25,9 +27,9 @@ func BenchmarkMechanism(b *testing.B) {
 	if !onWire {
 		b.Skip("needs a private network namespace with net.ipv4.tcp_fastopen=3 (run as root)")
 	}
-	req, resp := make([]byte, msgSize), make([]byte, msgSize)
+	req, resp := make([]byte, workload.MsgSize), make([]byte, workload.MsgSize)
 	b.Run("connect", func(b *testing.B) {
-		addr := serve(b, listenBench(b, Listen), reply)
+		addr := serve(b, listenBench(b, Listen), workload.Reply)
 		d := net.Dialer{ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
@@ -37,13 +39,12 @@ func BenchmarkMechanism(b *testing.B) {
 			}
 			return os.NewSyscallError("setsockopt", serr)
 		}}
-		dial := func() (net.Conn, error) { return d.Dial("tcp", addr) }
-		benchCycles(b, func() error { return cycle(dial, req, resp) }, true)
+		benchCycles(b, func() error { return workload.Cycle(d.Dial, addr, req, resp) }, true)
 	})
 	b.Run("sendto", func(b *testing.B) {
 		ln := listenBench(b, Listen)
 		sa := &unix.SockaddrInet4{Port: ln.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
-		serve(b, ln, reply)
+		serve(b, ln, workload.Reply)
 		benchCycles(b, func() error { return sendtoCycle(sa, req, resp) }, true)
 	})
 }

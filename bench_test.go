@@ -1,65 +1,20 @@
 package tfo
 
 import (
-	"io"
 	"net"
-	"sync"
 	"testing"
-)
 
-// msgSize is the size of a request and of its reply in the benchmarks.
-const msgSize = 64
+	"github.com/fastopen/tfo/internal/workload"
+)
 
 // readFastOpens, where the platform counts them, returns how many connections the
 // system has fast-opened so far as a client (active) and as a server (passive).
 var readFastOpens func(testing.TB) (active, passive int64)
 
-// serve runs handle on each connection ln accepts, each in a goroutine of its own, until
-// the end of the benchmark, when it closes ln and waits for those goroutines.
+// serve runs handle on the connections ln accepts until the end of the benchmark.
 func serve(b *testing.B, ln net.Listener, handle func(net.Conn)) string {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				handle(c)
-				c.Close()
-			}()
-		}
-	}()
-	b.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
+	b.Cleanup(workload.Serve(ln, handle))
 	return ln.Addr().String()
-}
-
-// reply reads a request and writes the reply.
-func reply(c net.Conn) {
-	buf := make([]byte, msgSize)
-	if _, err := io.ReadFull(c, buf); err == nil {
-		c.Write(buf)
-	}
-}
-
-// echo writes back each request until the client closes.
-func echo(c net.Conn) {
-	buf := make([]byte, msgSize)
-	for {
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		if _, err := c.Write(buf); err != nil {
-			return
-		}
-	}
 }
 
 func listenBench(b *testing.B, listen func(network, address string) (net.Listener, error)) net.Listener {
@@ -69,23 +24,6 @@ func listenBench(b *testing.B, listen func(network, address string) (net.Listene
 		b.Fatal(err)
 	}
 	return ln
-}
-
-// cycle dials, writes req, reads the reply into resp and closes.
-func cycle(dial func() (net.Conn, error), req, resp []byte) error {
-	c, err := dial()
-	if err != nil {
-		return err
-	}
-	if _, err := c.Write(req); err != nil {
-		c.Close()
-		return err
-	}
-	if _, err := io.ReadFull(c, resp); err != nil {
-		c.Close()
-		return err
-	}
-	return c.Close()
 }
 
 // benchCycles measures op, one cycle of dial, write, read and close, after one cycle
@@ -118,16 +56,14 @@ func benchCycles(b *testing.B, op func() error, fastOpen bool) {
 }
 
 func BenchmarkCycle(b *testing.B) {
-	req, resp := make([]byte, msgSize), make([]byte, msgSize)
+	req, resp := make([]byte, workload.MsgSize), make([]byte, workload.MsgSize)
 	b.Run("net", func(b *testing.B) {
-		addr := serve(b, listenBench(b, net.Listen), reply)
-		dial := func() (net.Conn, error) { return net.Dial("tcp", addr) }
-		benchCycles(b, func() error { return cycle(dial, req, resp) }, false)
+		addr := serve(b, listenBench(b, net.Listen), workload.Reply)
+		benchCycles(b, func() error { return workload.Cycle(net.Dial, addr, req, resp) }, false)
 	})
 	b.Run("tfo", func(b *testing.B) {
-		addr := serve(b, listenBench(b, Listen), reply)
-		dial := func() (net.Conn, error) { return Dial("tcp", addr) }
-		benchCycles(b, func() error { return cycle(dial, req, resp) }, true)
+		addr := serve(b, listenBench(b, Listen), workload.Reply)
+		benchCycles(b, func() error { return workload.Cycle(Dial, addr, req, resp) }, true)
 	})
 }
 
@@ -135,12 +71,9 @@ func BenchmarkCycle(b *testing.B) {
 func benchRoundTrips(b *testing.B, c net.Conn) {
 	b.ReportAllocs()
 	b.Cleanup(func() { c.Close() })
-	buf := make([]byte, msgSize)
+	buf := make([]byte, workload.MsgSize)
 	roundTrip := func() {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
+		if err := workload.RoundTrip(c, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -152,7 +85,7 @@ func benchRoundTrips(b *testing.B, c net.Conn) {
 
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("net", func(b *testing.B) {
-		addr := serve(b, listenBench(b, net.Listen), echo)
+		addr := serve(b, listenBench(b, net.Listen), workload.Echo)
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
@@ -160,7 +93,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		benchRoundTrips(b, c.(*net.TCPConn))
 	})
 	b.Run("tfo", func(b *testing.B) {
-		addr := serve(b, listenBench(b, Listen), echo)
+		addr := serve(b, listenBench(b, Listen), workload.Echo)
 		c, err := Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)

@@ -31,22 +31,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fastopen/tfo"
 	"github.com/fastopen/tfo/internal/netns"
+	"github.com/fastopen/tfo/internal/workload"
 )
-
-// msgSize is the size of a request and of its reply.
-const msgSize = 64
 
 // A side is one of the two packages compared.
 type side struct {
 	name   string
 	listen func(network, address string) (net.Listener, error)
-	dial   func(network, address string) (net.Conn, error)
+	dial   workload.Dial
 }
 
 var sides = [2]side{
@@ -130,16 +127,16 @@ func measure(n, rounds int, progress io.Writer) (*results, error) {
 		if err != nil {
 			return "", err
 		}
-		stops = append(stops, serve(ln, handle))
+		stops = append(stops, workload.Serve(ln, handle))
 		return ln.Addr().String(), nil
 	}
 	var replyAddr, echoAddr [2]string
 	for i, s := range sides {
 		var err error
-		if replyAddr[i], err = start(s, reply); err != nil {
+		if replyAddr[i], err = start(s, workload.Reply); err != nil {
 			return nil, err
 		}
-		if echoAddr[i], err = start(s, echo); err != nil {
+		if echoAddr[i], err = start(s, workload.Echo); err != nil {
 			return nil, err
 		}
 		// The first tfo cycle fetches the cookie; the others warm both sides up.
@@ -184,73 +181,15 @@ func measure(n, rounds int, progress io.Writer) (*results, error) {
 	return res, nil
 }
 
-// serve runs handle on each connection ln accepts, each in a goroutine of its own. The
-// function it returns closes ln and waits for those goroutines.
-func serve(ln net.Listener, handle func(net.Conn)) (stop func()) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				handle(c)
-				c.Close()
-			}()
-		}
-	}()
-	return func() {
-		ln.Close()
-		wg.Wait()
-	}
-}
-
-// reply reads a request and writes the reply.
-func reply(c net.Conn) {
-	buf := make([]byte, msgSize)
-	if _, err := io.ReadFull(c, buf); err == nil {
-		c.Write(buf)
-	}
-}
-
-// echo writes back each request until the client closes.
-func echo(c net.Conn) {
-	buf := make([]byte, msgSize)
-	for {
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		if _, err := c.Write(buf); err != nil {
-			return
-		}
-	}
-}
-
 // cycles runs n cycles of dial, write, read and close against addr. It returns how many
 // cycles it ran per second, and how many heap allocations the process made per cycle.
-func cycles(dial func(network, address string) (net.Conn, error), addr string, n int) (perSec, allocs float64, err error) {
-	req, resp := make([]byte, msgSize), make([]byte, msgSize)
+func cycles(dial workload.Dial, addr string, n int) (perSec, allocs float64, err error) {
+	req, resp := make([]byte, workload.MsgSize), make([]byte, workload.MsgSize)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	for range n {
-		c, err := dial("tcp", addr)
-		if err != nil {
-			return 0, 0, err
-		}
-		_, err = c.Write(req)
-		if err == nil {
-			_, err = io.ReadFull(c, resp)
-		}
-		if cerr := c.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := workload.Cycle(dial, addr, req, resp); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -261,20 +200,14 @@ func cycles(dial func(network, address string) (net.Conn, error), addr string, n
 
 // roundTrips writes a request and reads its echo n times over one connection to addr,
 // and returns how many round trips it made per second.
-func roundTrips(dial func(network, address string) (net.Conn, error), addr string, n int) (perSec float64, err error) {
+func roundTrips(dial workload.Dial, addr string, n int) (perSec float64, err error) {
 	c, err := dial("tcp", addr)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	buf := make([]byte, msgSize)
-	trip := func() error {
-		if _, err := c.Write(buf); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(c, buf)
-		return err
-	}
+	buf := make([]byte, workload.MsgSize)
+	trip := func() error { return workload.RoundTrip(c, buf) }
 	if err := trip(); err != nil { // connects a tfo conn
 		return 0, err
 	}
