@@ -17,18 +17,14 @@ func TestDialerDialTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got := exchange(t, c, "x"); got != "re:x" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c, "x")
 	checkFastOpened(t, c)
 	c2, err := DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s.addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if got := exchange(t, c2, "y"); got != "re:y" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c2, "y")
 }
 
 // TestMultipathDialsLikeNet checks that a Dialer with MultipathTCP connects at Dial.

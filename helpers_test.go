@@ -91,9 +91,7 @@ func warmCookie(t testing.TB, host string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got := exchange(t, c, "warm"); got != "re:warm" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c, "warm")
 }
 
 // dialPending dials address and checks that the connect was deferred.
@@ -165,5 +163,31 @@ func checkFastOpened(t testing.TB, c net.Conn) {
 	t.Helper()
 	if ok, err := FastOpened(c); !ok || err != nil {
 		t.Errorf("FastOpened = %v, %v; want true", ok, err)
+	}
+}
+
+// checkAnswer writes msg on c, whose server is answer, and checks the answer.
+func checkAnswer(t testing.TB, c net.Conn, msg string) {
+	t.Helper()
+	if got := exchange(t, c, msg); got != "re:"+msg {
+		t.Fatalf("answer %q to %q", got, msg)
+	}
+}
+
+// closeEnds runs op, which blocks on c, closes c after wait, and checks that op then
+// ends with an error matching net.ErrClosed.
+func closeEnds(t testing.TB, c *Conn, wait time.Duration, op func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- op() }()
+	time.Sleep(wait)
+	c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the blocked call")
 	}
 }

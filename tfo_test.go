@@ -39,9 +39,7 @@ func TestFastOpenOnWire(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := exchange(t, c, "hello"); got != "re:hello" {
-			t.Fatalf("answer %q", got)
-		}
+		checkAnswer(t, c, "hello")
 		client, err := FastOpened(c)
 		if err != nil {
 			t.Fatal(err)
@@ -299,9 +297,7 @@ func TestClientFastOpenOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := exchange(t, c, "x"); got != "re:x" {
-			t.Fatalf("got %q", got)
-		}
+		checkAnswer(t, c, "x")
 		if ok, _ := FastOpened(c); ok {
 			t.Error("fast-opened with the client side off")
 		}
@@ -321,9 +317,7 @@ func TestClientFastOpenOffAfterDial(t *testing.T) {
 	s := newServer(t, answer)
 	c := dialPending(t, &Dialer{}, s.addr)
 	setSysctl(t, "net/ipv4/tcp_fastopen", "2")
-	if got := exchange(t, c, "late"); got != "re:late" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c, "late")
 	if n := clientRefusal.count.Load(); n != 1 {
 		t.Errorf("refusals %d; want 1", n)
 	}
@@ -346,9 +340,7 @@ func TestKernelWithoutOption(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := exchange(t, c, "x"); got != "re:x" {
-			t.Fatalf("got %q", got)
-		}
+		checkAnswer(t, c, "x")
 		c.Close()
 	}
 	if calls != 1 {
@@ -386,9 +378,7 @@ func TestListenerOptionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got := exchange(t, c, "x"); got != "re:x" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c, "x")
 }
 
 // TestLargeFirstWrite checks that a first Write larger than a SYN carries arrives whole
@@ -573,21 +563,10 @@ func TestCloseWakesWaitingRead(t *testing.T) {
 	requirePending(t)
 	s := newServer(t, answer)
 	c := dialPending(t, &Dialer{ReadWait: time.Hour}, s.addr)
-	errc := make(chan error, 1)
-	go func() {
+	closeEnds(t, c, 10*time.Millisecond, func() error {
 		_, err := c.Read(make([]byte, 1))
-		errc <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	c.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake the Read")
-	}
+		return err
+	})
 }
 
 // TestDeadlinesBeforeConnect checks that deadlines set before the connect apply: a
@@ -619,9 +598,7 @@ func TestDeadlinesBeforeConnect(t *testing.T) {
 		t.Error("a Read past its deadline connected")
 	}
 	c.SetReadDeadline(time.Time{})
-	if got := exchange(t, c, "x"); got != "re:x" {
-		t.Errorf("got %q", got)
-	}
+	checkAnswer(t, c, "x")
 
 	c2 := dialPending(t, &Dialer{}, s.addr)
 	c2.SetWriteDeadline(time.Now().Add(-time.Second))
@@ -648,21 +625,10 @@ func TestCloseDuringConnect(t *testing.T) {
 	addr := blackhole(t)
 	fds := openFDs(t)
 	c := dialPending(t, &Dialer{}, addr)
-	errc := make(chan error, 1)
-	go func() {
+	closeEnds(t, c, 50*time.Millisecond, func() error {
 		_, err := c.Write([]byte("x"))
-		errc <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	c.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Write: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end the connect")
-	}
+		return err
+	})
 	if n := openFDs(t); n > fds {
 		t.Errorf("%d open descriptors; %d before", n, fds)
 	}
@@ -717,9 +683,7 @@ func TestContextEndsAfterDial(t *testing.T) {
 	defer nc.Close()
 	cancel()
 	time.Sleep(5 * time.Millisecond)
-	if got := exchange(t, nc, "x"); got != "re:x" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, nc, "x")
 	checkFastOpened(t, nc)
 }
 
@@ -762,9 +726,7 @@ func TestOptionsBeforeConnect(t *testing.T) {
 	if mp, err := c.MultipathTCP(); mp || err != nil {
 		t.Errorf("MultipathTCP = %v, %v", mp, err)
 	}
-	if got := exchange(t, c, "x"); got != "re:x" {
-		t.Fatalf("got %q", got)
-	}
+	checkAnswer(t, c, "x")
 	checkFastOpened(t, c)
 }
 
