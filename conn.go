@@ -76,6 +76,11 @@ type pending struct {
 	limit      time.Time                  // the dialer's deadline for that connect, or zero
 	opts       []func(*net.TCPConn) error // options set before the connect, replayed on a new socket
 	err        error                      // why the connect failed
+
+	// raddr is the address that the socket connects to. Where the socket connects only
+	// at the first write, tc knows neither address; laddr is then set by the connect.
+	raddr *net.TCPAddr
+	laddr net.Addr
 }
 
 // pendingConn holds a pending conn in one allocation.
@@ -84,8 +89,8 @@ type pendingConn struct {
 	p pending
 }
 
-func newPendingConn(tc *net.TCPConn, ds *dialState) *Conn {
-	pc := &pendingConn{c: Conn{tc: tc}, p: pending{dial: *ds}}
+func newPendingConn(tc *net.TCPConn, raddr *net.TCPAddr, ds *dialState) *Conn {
+	pc := &pendingConn{c: Conn{tc: tc}, p: pending{dial: *ds, raddr: raddr}}
 	pc.c.p = &pc.p
 	return &pc.c
 }
@@ -252,17 +257,16 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 		return c.stateErr(opName(byRead))
 	}
 	p.connecting, p.byRead, p.limit = true, byRead, ds.deadline()
-	tc := c.tc
+	tc, raddr := c.tc, p.raddr
 	if dl := p.connectDeadline(); !dl.Equal(p.wdl) {
 		tc.SetWriteDeadline(dl)
 	}
 	p.mu.Unlock()
 
-	err := ds.connectFirst(tc, b)
+	laddr, err := ds.connectFirst(tc, raddr, b)
 	if err != nil && retryable(err) && !p.pastCallerDeadline() {
 		// Try the server's other addresses, one at a time, with the same bytes. As
 		// with net, the error returned is the first address's.
-		raddr := tc.RemoteAddr().(*net.TCPAddr)
 		others := ds.otherAddrs(raddr, p.limit)
 		redial := errors.Is(err, errFastOpenRefused)
 		if redial {
@@ -271,8 +275,8 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 		for i, ra := range others {
 			ntc, nerr := ds.dialAddr(ra, p.limit, len(others)-i)
 			if nerr == nil {
-				if nerr = c.replace(ntc); nerr == nil {
-					nerr = ds.connectFirst(ntc, b)
+				if nerr = c.replace(ntc, ra); nerr == nil {
+					laddr, nerr = ds.connectFirst(ntc, ra, b)
 				}
 			}
 			if nerr == nil || (i == 0 && redial) {
@@ -284,11 +288,17 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 			}
 		}
 	}
+	if err == nil && laddr != nil {
+		p.mu.Lock()
+		p.laddr = laddr
+		p.mu.Unlock()
+	}
 	return c.finishConnect(err, byRead)
 }
 
-// replace makes tc the conn's socket, in place of one whose connect failed.
-func (c *Conn) replace(tc *net.TCPConn) error {
+// replace makes tc, made for raddr, the conn's socket, in place of one whose connect
+// failed.
+func (c *Conn) replace(tc *net.TCPConn, raddr *net.TCPAddr) error {
 	p := c.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -297,7 +307,7 @@ func (c *Conn) replace(tc *net.TCPConn) error {
 		return net.ErrClosed
 	}
 	c.tc.Close()
-	c.tc = tc
+	c.tc, p.raddr = tc, raddr
 	for _, opt := range p.opts {
 		if err := opt(tc); err != nil {
 			return err
@@ -345,7 +355,7 @@ func (p *pending) stopWaiting() {
 }
 
 func (c *Conn) opErrorLocked(op string, err error) error {
-	return &net.OpError{Op: op, Net: c.p.dial.network, Source: c.tc.LocalAddr(), Addr: c.tc.RemoteAddr(), Err: err}
+	return &net.OpError{Op: op, Net: c.p.dial.network, Source: c.localAddrLocked(), Addr: c.remoteAddrLocked(), Err: err}
 }
 
 func opName(byRead bool) string {
@@ -425,7 +435,11 @@ func (c *Conn) LocalAddr() net.Addr {
 	if !c.ok() {
 		return nil
 	}
-	return c.sock().LocalAddr()
+	if !c.connected() {
+		c.p.mu.Lock()
+		defer c.p.mu.Unlock()
+	}
+	return c.localAddrLocked()
 }
 
 // RemoteAddr returns the remote network address. Before the connect it is the address
@@ -434,7 +448,29 @@ func (c *Conn) RemoteAddr() net.Addr {
 	if !c.ok() {
 		return nil
 	}
-	return c.sock().RemoteAddr()
+	if !c.connected() {
+		c.p.mu.Lock()
+		defer c.p.mu.Unlock()
+	}
+	return c.remoteAddrLocked()
+}
+
+// localAddrLocked returns the local address: tc's, unless the platform's connect set
+// p.laddr. p.mu is held unless c has connected, after which neither changes.
+func (c *Conn) localAddrLocked() net.Addr {
+	if c.p != nil && c.p.laddr != nil {
+		return c.p.laddr
+	}
+	return c.tc.LocalAddr()
+}
+
+// remoteAddrLocked returns the remote address: tc's, or where the socket connects only
+// at the first write, the address it connects to. p.mu is held unless c has connected.
+func (c *Conn) remoteAddrLocked() net.Addr {
+	if a := c.tc.RemoteAddr(); a != nil || c.p == nil || c.p.raddr == nil {
+		return a
+	}
+	return c.p.raddr
 }
 
 // SetDeadline implements the [net.Conn] SetDeadline method. A deadline set before the

@@ -1,6 +1,7 @@
 package tfo
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -26,10 +27,21 @@ const (
 // data in the SYN was acknowledged (a client) or accepted (a server).
 const tcpiOptSynData = 0x20
 
+// dialSocket dials address with d, whose ControlContext enables fast open on the
+// socket, and returns the conn and the address it connects to. With a cookie cached for
+// that address, the connect is deferred to the first write.
+func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	return dialNet(ctx, d, network, address)
+}
+
 // dialFastOpen enables fast open on a socket that has not connected yet.
 func dialFastOpen(fd uintptr) error {
 	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1))
 }
+
+// fastOpenAfterListen tells whether listenFastOpen applies to a listening socket rather
+// than one about to listen.
+const fastOpenAfterListen = false
 
 // listenFastOpen enables fast open on a socket that is about to listen, with a queue of
 // backlog SYNs carrying data.
@@ -77,8 +89,13 @@ func tcpState(fd int) byte {
 // deferred, the first write(2) sends the SYN carrying as much of b as fits, or with an
 // empty b a SYN without data (tcp_sendmsg_fastopen in net/ipv4/tcp.c). sendFirst
 // returns once b is written and the handshake has completed. A failed connect returns
-// an *os.SyscallError for "connect", as net does.
-func sendFirst(tc *net.TCPConn, b []byte) error {
+// an *os.SyscallError for "connect", as net does. tc knows its addresses, so the
+// returned local address is nil.
+func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte) (net.Addr, error) {
+	return nil, writeFirst(tc, b)
+}
+
+func writeFirst(tc *net.TCPConn, b []byte) error {
 	// For a b larger than the SYN carries, Write waits for the handshake and writes the
 	// rest.
 	n, err := tc.Write(b)

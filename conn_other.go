@@ -3,6 +3,7 @@
 package tfo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +15,14 @@ import (
 
 var errUnsupported = fmt.Errorf("tfo: TCP Fast Open on this platform: %w", errors.ErrUnsupported)
 
+// dialSocket dials address with d, as net does.
+func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	return dialNet(ctx, d, network, address)
+}
+
 func dialFastOpen(uintptr) error { return errUnsupported }
+
+const fastOpenAfterListen = false
 
 func listenFastOpen(syscall.RawConn, int) error { return errUnsupported }
 
@@ -23,9 +31,9 @@ func refusedForGood(error) bool { return true }
 func deferred(*net.TCPConn) bool { return false }
 
 // sendFirst writes b on a conn that connected during the dial.
-func sendFirst(tc *net.TCPConn, b []byte) error {
+func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte) (net.Addr, error) {
 	_, err := tc.Write(b)
-	return err
+	return nil, err
 }
 
 func unreachable(error) bool { return false }

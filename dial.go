@@ -143,13 +143,23 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	ds := dialState{d: d.Dialer, network: network, address: address, wait: d.ReadWait}
 	ds.d.ControlContext = d.control()
 	ds.d.Control = nil
-	nc, err := ds.d.DialContext(ctx, network, address)
+	tc, ra, err := dialSocket(ctx, &ds.d, network, address)
 	if err != nil {
 		return nil, err
 	}
 	// Whether the connect was deferred matters only to a Read before the first Write,
 	// which asks the socket.
-	return newPendingConn(nc.(*net.TCPConn), &ds), nil
+	return newPendingConn(tc, ra, &ds), nil
+}
+
+// dialNet dials address with d and returns the conn and the address it connected to.
+func dialNet(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := nc.(*net.TCPConn)
+	return tc, tc.RemoteAddr().(*net.TCPAddr), nil
 }
 
 // control returns the ControlContext of a fast-opening dial: it enables fast open on
@@ -245,32 +255,40 @@ func (ds *dialState) deadline() time.Time {
 }
 
 func (ds *dialState) dialError(raddr net.Addr, err error) error {
+	return dialOpError(&ds.d, ds.network, raddr, err)
+}
+
+// dialOpError returns the error of a dial of network from d, as net.Dialer reports it.
+func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error {
 	var src net.Addr
-	if la, ok := ds.d.LocalAddr.(*net.TCPAddr); ok && la != nil {
+	if la, ok := d.LocalAddr.(*net.TCPAddr); ok && la != nil {
 		src = la
 	}
-	return &net.OpError{Op: "dial", Net: ds.network, Source: src, Addr: raddr, Err: err}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errTimeout
+	}
+	return &net.OpError{Op: "dial", Net: network, Source: src, Addr: raddr, Err: err}
 }
 
 // errFastOpenRefused says that the system refused fast open on a socket whose connect
 // was already deferred; the address is dialed again without it.
 var errFastOpenRefused = errors.New("fast open refused")
 
-// connectFirst sends b as the first bytes of tc, whose socket was dialed with fast open.
-// If the connect was deferred, the SYN carries b's first bytes. connectFirst returns
-// once the handshake has completed; a failed connect returns a *net.OpError with Op
-// "dial".
-func (ds *dialState) connectFirst(tc *net.TCPConn, b []byte) error {
-	err := sendFirst(tc, b)
+// connectFirst sends b as the first bytes of tc, whose socket was made by dialSocket
+// for ra. If the connect was deferred, the SYN carries b's first bytes. connectFirst
+// returns once the handshake has completed, with the local address when tc does not
+// know it; a failed connect returns a *net.OpError with Op "dial".
+func (ds *dialState) connectFirst(tc *net.TCPConn, ra *net.TCPAddr, b []byte) (net.Addr, error) {
+	laddr, err := sendFirst(tc, ra, b)
 	switch {
 	case err == nil:
-		return nil
+		return laddr, nil
 	case errors.Is(err, net.ErrClosed):
-		return net.ErrClosed
+		return nil, net.ErrClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = errTimeout
 	}
-	return ds.dialError(tc.RemoteAddr(), err)
+	return nil, ds.dialError(ra, err)
 }
 
 // retryable reports whether a deferred connect that failed with err may go on with the
@@ -303,18 +321,7 @@ func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCP
 		ctx, cancel = context.WithDeadline(ctx, limit)
 		defer cancel()
 	}
-	r := ds.d.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
-	network := "ip"
-	switch ds.network {
-	case "tcp4":
-		network = "ip4"
-	case "tcp6":
-		network = "ip6"
-	}
-	ips, err := r.LookupNetIP(ctx, network, host)
+	ips, err := lookupIPs(ctx, &ds.d, ds.network, host)
 	if err != nil {
 		return nil
 	}
@@ -322,8 +329,7 @@ func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCP
 	failedIP = failedIP.Unmap()
 	var same, other []*net.TCPAddr
 	for _, ip := range ips {
-		ip = ip.Unmap()
-		if ip == failedIP || !ds.fitsLocalAddr(ip) {
+		if ip == failedIP {
 			continue
 		}
 		a := net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(failed.Port)))
@@ -336,9 +342,36 @@ func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCP
 	return append(same, other...)
 }
 
-// fitsLocalAddr reports whether ip can be dialed from the Dialer's LocalAddr.
-func (ds *dialState) fitsLocalAddr(ip netip.Addr) bool {
-	la, ok := ds.d.LocalAddr.(*net.TCPAddr)
+// lookupIPs resolves host with d's Resolver for a TCP network, and returns the addresses
+// that d's LocalAddr can reach, in the resolver's order.
+func lookupIPs(ctx context.Context, d *net.Dialer, network, host string) ([]netip.Addr, error) {
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ipNetwork := "ip"
+	switch network {
+	case "tcp4":
+		ipNetwork = "ip4"
+	case "tcp6":
+		ipNetwork = "ip6"
+	}
+	ips, err := r.LookupNetIP(ctx, ipNetwork, host)
+	if err != nil {
+		return nil, err
+	}
+	fit := ips[:0]
+	for _, ip := range ips {
+		if ip = ip.Unmap(); fitsLocalAddr(d, ip) {
+			fit = append(fit, ip)
+		}
+	}
+	return fit, nil
+}
+
+// fitsLocalAddr reports whether ip can be dialed from d's LocalAddr.
+func fitsLocalAddr(d *net.Dialer, ip netip.Addr) bool {
+	la, ok := d.LocalAddr.(*net.TCPAddr)
 	if !ok || la == nil || la.IP == nil || la.IP.IsUnspecified() {
 		return true
 	}
@@ -357,11 +390,8 @@ func (ds *dialState) dialAddr(ra *net.TCPAddr, limit time.Time, remaining int) (
 		ctx, cancel = context.WithDeadline(ctx, dl)
 		defer cancel()
 	}
-	nc, err := ds.d.DialContext(ctx, ds.network, ra.String())
-	if err != nil {
-		return nil, err
-	}
-	return nc.(*net.TCPConn), nil
+	tc, _, err := dialSocket(ctx, &ds.d, ds.network, ra.String())
+	return tc, err
 }
 
 // partialDeadline returns the deadline for one of addrsRemaining addresses, as

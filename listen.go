@@ -58,23 +58,37 @@ func ListenTCP(network string, laddr *net.TCPAddr) (*net.TCPListener, error) {
 // connections.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	nlc := lc.ListenConfig
+	fastOpen := false
 	switch network {
 	case "tcp", "tcp4", "tcp6":
-		if !lc.DisableTFO {
-			nlc.Control = lc.control()
-		}
+		fastOpen = !lc.DisableTFO
 	}
-	return nlc.Listen(ctx, network, address)
+	if fastOpen && !fastOpenAfterListen {
+		nlc.Control = lc.control()
+	}
+	ln, err := nlc.Listen(ctx, network, address)
+	if err != nil || !fastOpen || !fastOpenAfterListen {
+		return ln, err
+	}
+	// This platform takes the option only on a socket that listens already.
+	if rc, err := ln.(*net.TCPListener).SyscallConn(); err != nil || setListenFastOpen(rc, lc.backlog()) != nil {
+		listenRefusals.Add(1)
+	}
+	return ln, nil
+}
+
+func (lc *ListenConfig) backlog() int {
+	if lc.Backlog <= 0 {
+		return DefaultBacklog
+	}
+	return lc.Backlog
 }
 
 // control returns the Control of a fast open listener: the caller's Control, then the
 // option that enables fast open, whose refusal leaves a plain listener.
 func (lc *ListenConfig) control() func(network, address string, c syscall.RawConn) error {
 	user := lc.Control
-	backlog := lc.Backlog
-	if backlog <= 0 {
-		backlog = DefaultBacklog
-	}
+	backlog := lc.backlog()
 	return func(network, address string, c syscall.RawConn) error {
 		if user != nil {
 			if err := user(network, address, c); err != nil {

@@ -1,0 +1,95 @@
+//go:build darwin || freebsd || windows
+
+package tfo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// On these platforms a fast open connect is a single call that carries the first bytes
+// (connectx, sendto, ConnectEx), so the dial only resolves the address and makes the
+// socket: dialSocket returns a *net.TCPConn around a socket that has not connected, and
+// sendFirst connects it. This file holds what their dialSocket shares.
+
+// resolveFirst resolves address for a dial with d, as net.Dialer does, and returns the
+// address it would dial first: the resolver's first one that d's LocalAddr can reach. An
+// empty host means the local system, which is dialed on its loopback address.
+func resolveFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPAddr, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	portnum, err := r.LookupPort(ctx, network, port)
+	if err != nil {
+		return nil, err
+	}
+	var ips []netip.Addr
+	switch {
+	case host == "" && network == "tcp6":
+		ips = []netip.Addr{netip.IPv6Loopback()}
+	case host == "":
+		ips = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+	default:
+		if ips, err = lookupIPs(ctx, d, network, host); err != nil {
+			return nil, err
+		}
+	}
+	for _, ip := range ips {
+		switch {
+		case network == "tcp4" && !ip.Is4(), network == "tcp6" && !ip.Is6():
+			continue
+		case ip.IsUnspecified():
+			// The local system, as net dials it.
+			if ip.Is4() {
+				ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+			} else {
+				ip = netip.IPv6Loopback()
+			}
+		}
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(portnum))), nil
+	}
+	return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+}
+
+// dialContext returns ctx bounded as net.Dialer bounds a dial: by d's Timeout and
+// Deadline.
+func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.CancelFunc) {
+	var dl time.Time
+	if d.Timeout != 0 {
+		dl = time.Now().Add(d.Timeout)
+	}
+	dl = earliest(dl, d.Deadline)
+	if dl.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, dl)
+}
+
+// setKeepAlive gives tc, which net.FileConn made, the keep-alive that d asks for, as
+// net.Dialer sets it on the conns it dials.
+func setKeepAlive(tc *net.TCPConn, d *net.Dialer) error {
+	cfg := d.KeepAliveConfig
+	if !cfg.Enable && d.KeepAlive >= 0 {
+		cfg = net.KeepAliveConfig{Enable: true, Idle: d.KeepAlive}
+	}
+	if !cfg.Enable {
+		return tc.SetKeepAlive(false)
+	}
+	return tc.SetKeepAliveConfig(cfg)
+}
+
+// rawSocket is a syscall.RawConn for a socket not yet wrapped by package net, so that
+// the Dialer's Control can run on it before it is bound.
+type rawSocket uintptr
+
+func (s rawSocket) Control(f func(fd uintptr)) error { f(uintptr(s)); return nil }
+func (rawSocket) Read(func(fd uintptr) bool) error   { return errors.ErrUnsupported }
+func (rawSocket) Write(func(fd uintptr) bool) error  { return errors.ErrUnsupported }
