@@ -20,7 +20,7 @@ import (
 // on standard error, prefixed by name.
 func Enter(name string) (code int, done bool) {
 	if os.Getenv(env) != "" {
-		if err := setup(); err != nil {
+		if err := Setup(); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: setting up the private network namespace: %v\n", name, err)
 			return 2, true
 		}
@@ -46,9 +46,11 @@ func Enter(name string) (code int, done bool) {
 	return 0, false
 }
 
-// setup brings lo up and turns fast open on for clients and servers, in the namespace
-// this process runs in.
-func setup() error {
+// Setup brings lo up and turns fast open on for clients and servers, in the network
+// namespace of the calling thread: the process's, unless the thread has moved to
+// another with unshare(2) or setns(2). The thread must not change while it runs (see
+// runtime.LockOSThread) if it may differ from the process's.
+func Setup() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -68,10 +70,17 @@ func setup() error {
 	return os.WriteFile("/proc/sys/net/ipv4/tcp_fastopen", []byte("3"), 0)
 }
 
-// ReadTCPExt returns the TcpExt counters of /proc/net/netstat, by name: those of the
-// process's network namespace, such as TCPFastOpenActive and TCPFastOpenPassive.
+// netstat holds the calling thread's TcpExt counters.
+const netstat = "/proc/thread-self/net/netstat"
+
+// ReadTCPExt returns the TcpExt counters of the calling thread's network namespace, by
+// name, such as TCPFastOpenActive and TCPFastOpenPassive: those of the process's
+// namespace, unless the thread has moved to another (see [Setup]).
+//
+// It reads /proc/thread-self/net/netstat: /proc/net/netstat is that of the process's
+// main thread, whatever the namespace of the calling thread.
 func ReadTCPExt() (map[string]int64, error) {
-	f, err := os.Open("/proc/net/netstat")
+	f, err := os.Open(netstat)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +98,12 @@ func ReadTCPExt() (map[string]int64, error) {
 			continue
 		}
 		if len(fields)-1 != len(names) {
-			return nil, errors.New("/proc/net/netstat: TcpExt names and values differ in number")
+			return nil, errors.New(netstat + ": TcpExt names and values differ in number")
 		}
 		for i, v := range fields[1:] {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("/proc/net/netstat: %w", err)
+				return nil, fmt.Errorf("%s: %w", netstat, err)
 			}
 			ext[names[i]] = n
 		}
@@ -103,7 +112,7 @@ func ReadTCPExt() (map[string]int64, error) {
 		return nil, err
 	}
 	if len(ext) == 0 {
-		return nil, errors.New("/proc/net/netstat has no TcpExt counters")
+		return nil, errors.New(netstat + " has no TcpExt counters")
 	}
 	return ext, nil
 }
