@@ -1,0 +1,593 @@
+//go:build linux
+
+package delaylink_test
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/fastopen/tfo"
+	"github.com/fastopen/tfo/internal/delaylink"
+	"github.com/fastopen/tfo/internal/workload"
+)
+
+// requireRoot skips a test that makes a link unless it runs as root on Linux; with
+// CI=true it fails instead.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
+		return
+	}
+	msg := "needs root on Linux, to make network namespaces and TUN devices"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true does not let it skip")
+	}
+	t.Skip(msg)
+}
+
+// newLink returns a link that the test closes when it ends, after which no goroutine
+// may be left.
+func newLink(t *testing.T, cfg delaylink.Config) *delaylink.Link {
+	t.Helper()
+	requireRoot(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	l, err := delaylink.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// listenIn makes a listener in ns, on its address for network, that the test closes.
+func listenIn(t testing.TB, ns *delaylink.Namespace, listen func(network, address string) (net.Listener, error), network string) net.Listener {
+	t.Helper()
+	addr := ns.Addr()
+	if network == "tcp6" {
+		addr = ns.Addr6()
+	}
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		ln, err = listen(network, netip.AddrPortFrom(addr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// serve runs handle on the connections ln accepts until the test ends.
+func serve(t testing.TB, ln net.Listener, handle func(net.Conn)) {
+	t.Cleanup(workload.Serve(ln, handle))
+}
+
+// answer answers the first read with "re:" and what it read.
+func answer(c net.Conn) {
+	b := make([]byte, 1500)
+	n, err := c.Read(b)
+	if err == nil {
+		c.Write(append([]byte("re:"), b[:n]...))
+	}
+}
+
+// udpPair returns a UDP socket in l.A connected to one in l.B.
+func udpPair(t testing.TB, l *delaylink.Link) (a, b *net.UDPConn) {
+	t.Helper()
+	if err := l.B.Do(func() (err error) {
+		b, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.B.Addr(), 0)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := l.A.Do(func() (err error) {
+		a, err = net.DialUDP("udp4", nil, b.LocalAddr().(*net.UDPAddr))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, b
+}
+
+// TestRTT checks, with a UDP ping across the link, that the round trip takes the RTT
+// it was made with, within 10%.
+func TestRTT(t *testing.T) {
+	for _, rtt := range []time.Duration{10 * time.Millisecond, 40 * time.Millisecond} {
+		t.Run(rtt.String(), func(t *testing.T) {
+			l := newLink(t, delaylink.Config{RTT: rtt})
+			if l.RTT() != rtt {
+				t.Errorf("RTT() = %v, want %v", l.RTT(), rtt)
+			}
+			a, b := udpPair(t, l)
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					n, from, err := b.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return
+					}
+					b.WriteToUDPAddrPort(buf[:n], from)
+				}
+			}()
+			var times []time.Duration
+			buf := make([]byte, 64)
+			a.SetDeadline(time.Now().Add(10 * time.Second))
+			for i := range 21 {
+				start := time.Now()
+				if _, err := a.Write([]byte(strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.Read(buf); err != nil {
+					t.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			slices.Sort(times)
+			median := times[len(times)/2]
+			t.Logf("median %v, min %v, max %v", median, times[0], times[len(times)-1])
+			if d := median - rtt; d < -rtt/10 || d > rtt/10 {
+				t.Errorf("median round trip %v, want %v within 10%%", median, rtt)
+			}
+		})
+	}
+}
+
+// TestOrder sends a burst of datagrams of many sizes across the link and checks that
+// every one arrives, in the order sent.
+func TestOrder(t *testing.T) {
+	const count = 3000
+	l := newLink(t, delaylink.Config{RTT: 20 * time.Millisecond})
+	a, b := udpPair(t, l)
+	// Room for the whole burst, beyond net.core.rmem_max, as root may.
+	rc, _ := b.SyscallConn()
+	rc.Control(func(fd uintptr) {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			t.Error(err)
+		}
+	})
+	got := make(chan []uint32, 1)
+	go func() {
+		var seqs []uint32
+		buf := make([]byte, delaylink.MTU)
+		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for len(seqs) < count {
+			n, err := b.Read(buf)
+			if err != nil {
+				break
+			}
+			seqs = append(seqs, binary.BigEndian.Uint32(buf[:n]))
+		}
+		got <- seqs
+	}()
+	msg := make([]byte, 1400)
+	for i := range count {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		if _, err := a.Write(msg[:4+i*397%1396]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := <-got
+	if len(seqs) != count {
+		t.Errorf("%d datagrams arrived, want %d", len(seqs), count)
+	}
+	for i, s := range seqs {
+		if s != uint32(i) {
+			t.Fatalf("datagram %d arrived in place %d", s, i)
+		}
+	}
+	// The link counts a packet just after the datagram's arrival.
+	s := l.Stats()
+	for deadline := time.Now().Add(time.Second); s.Forwarded < count && time.Now().Before(deadline); s = l.Stats() {
+		time.Sleep(time.Millisecond)
+	}
+	if s.Forwarded < count || s.Dropped != 0 || s.Failed != 0 {
+		t.Errorf("Stats = %+v, want %d forwarded at least, none dropped or failed", s, count)
+	}
+}
+
+// devStats holds a device's counters from /proc/net/dev.
+type devStats struct {
+	rxPackets, rxDropped, txPackets, txDropped int64
+}
+
+// readDevStats reads the counters of the link's device in ns.
+func readDevStats(t testing.TB, ns *delaylink.Namespace) devStats {
+	t.Helper()
+	var d devStats
+	err := ns.Do(func() error {
+		f, err := os.Open("/proc/thread-self/net/dev")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			name, rest, ok := strings.Cut(s.Text(), ":")
+			if !ok || strings.TrimSpace(name) != delaylink.Device {
+				continue
+			}
+			var v [16]int64
+			for i, f := range strings.Fields(rest) {
+				if v[i], err = strconv.ParseInt(f, 10, 64); err != nil {
+					return err
+				}
+			}
+			// Receive: bytes packets errs drop ...; transmit from the 9th on.
+			d = devStats{rxPackets: v[1], rxDropped: v[3], txPackets: v[9], txDropped: v[11]}
+			return nil
+		}
+		return errors.New("no " + delaylink.Device + " in /proc/net/dev")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestNoDropUnderLoad runs connections of the kind go run ./bench makes, several at
+// once, next to a bulk transfer, and checks that every packet one device sent reached
+// the other.
+func TestNoDropUnderLoad(t *testing.T) {
+	l := newLink(t, delaylink.Config{RTT: 20 * time.Millisecond})
+	ln := listenIn(t, l.B, tfo.Listen, "tcp4")
+	serve(t, ln, answer)
+	bulk := listenIn(t, l.B, net.Listen, "tcp4")
+	const bulkSize = 16 << 20
+	serve(t, bulk, func(c net.Conn) { c.Write(make([]byte, bulkSize)) })
+
+	dial := l.A.Dial((&tfo.Dialer{}).DialContext)
+	bulkDone := make(chan error, 1)
+	go func() {
+		c, err := dial(t.Context(), "tcp", bulk.Addr().String())
+		if err == nil {
+			var n int64
+			n, err = io.Copy(io.Discard, c)
+			c.Close()
+			if err == nil && n != bulkSize {
+				err = fmt.Errorf("bulk transfer: %d bytes, want %d", n, bulkSize)
+			}
+		}
+		bulkDone <- err
+	}()
+	const workers, conns = 8, 25
+	errc := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			req := make([]byte, 64+w*180) // up to a TLS ClientHello's size
+			for range conns {
+				c, err := dial(t.Context(), "tcp", ln.Addr().String())
+				if err != nil {
+					errc <- err
+					return
+				}
+				_, err = c.Write(req)
+				if err == nil {
+					_, err = io.ReadFull(c, make([]byte, 3+len(req)))
+				}
+				c.Close()
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-bulkDone; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * l.RTT()) // for the last packets, such as FINs
+	s := l.Stats()
+	da, db := readDevStats(t, l.A), readDevStats(t, l.B)
+	t.Logf("Stats %+v, A %+v, B %+v", s, da, db)
+	if s.Dropped != 0 || s.Failed != 0 || da.txDropped != 0 || db.txDropped != 0 || da.rxDropped != 0 || db.rxDropped != 0 {
+		t.Errorf("packets dropped: Stats %+v, A %+v, B %+v", s, da, db)
+	}
+	if da.txPackets != db.rxPackets || db.txPackets != da.rxPackets || s.Forwarded != da.txPackets+db.txPackets {
+		t.Errorf("packets lost: A sent %d, B received %d; B sent %d, A received %d; forwarded %d",
+			da.txPackets, db.rxPackets, db.txPackets, da.rxPackets, s.Forwarded)
+	}
+	if s.Forwarded < workers*conns*6 {
+		t.Errorf("only %d packets forwarded", s.Forwarded)
+	}
+}
+
+// TestDropSYNWithData checks that a link dropping SYNs with data makes a fast open dial
+// with a cookie fall back to a handshake without data, and drops nothing else.
+func TestDropSYNWithData(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			l := newLink(t, delaylink.Config{RTT: 10 * time.Millisecond, Drop: delaylink.SYNWithData})
+			ln := listenIn(t, l.B, tfo.Listen, network)
+			serve(t, ln, answer)
+			dial := l.A.Dial((&tfo.Dialer{}).DialContext)
+			exchange := func(msg string) (fast bool) {
+				t.Helper()
+				c, err := dial(t.Context(), network, ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				b := make([]byte, 64)
+				n, err := c.Read(b)
+				if err != nil || string(b[:n]) != "re:"+msg {
+					t.Fatalf("answer %q, %v", b[:n], err)
+				}
+				fast, err = tfo.FastOpened(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fast
+			}
+			exchange("cookie") // asks for a cookie, without data
+			if s := l.Stats(); s.Dropped != 0 {
+				t.Fatalf("the first connection lost %d packets", s.Dropped)
+			}
+			before, err := l.A.ReadTCPExt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exchange("again") {
+				t.Error("the connection was fast-opened although its SYN was dropped")
+			}
+			after, err := l.A.ReadTCPExt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := l.Stats(); s.Dropped != 1 {
+				t.Errorf("Stats %+v, want one packet dropped", s)
+			}
+			if d := after["TCPFastOpenActiveFail"] - before["TCPFastOpenActiveFail"]; d != 1 {
+				t.Errorf("TCPFastOpenActiveFail +%d, want +1", d)
+			}
+		})
+	}
+}
+
+// TestNamespaces checks that the ends are namespaces of their own, with their own
+// sysctls and counters, and that Dial makes its socket in its namespace.
+func TestNamespaces(t *testing.T) {
+	// The main thread's, which /proc/self and /proc/net show.
+	main, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLink(t, delaylink.Config{RTT: 2 * time.Millisecond})
+	nsA, nsB := netnsOf(t, l.A), netnsOf(t, l.B)
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nsA == nsB || nsA == self || nsB == self {
+		t.Fatalf("namespaces A %s, B %s, process %s: want three", nsA, nsB, self)
+	}
+	if now, _ := os.Readlink("/proc/self/ns/net"); now != main {
+		t.Errorf("the main thread moved from %s to %s", main, now)
+	}
+
+	const name, path = "net.ipv4.tcp_syn_retries", "/proc/sys/net/ipv4/tcp_syn_retries"
+	host := readFile(t, path)
+	if err := l.A.SetSysctl(name, "2"); err != nil {
+		t.Fatal(err)
+	}
+	inA, inB := readFileIn(t, l.A, path), readFileIn(t, l.B, path)
+	fastOpen := readFileIn(t, l.A, "/proc/sys/net/ipv4/tcp_fastopen")
+	if inA != "2" || inB == "2" || readFile(t, path) != host {
+		t.Errorf("%s: %s in A, %s in B, %s in the process, was %s: want 2 only in A", name, inA, inB, readFile(t, path), host)
+	}
+	if fastOpen != "3" {
+		t.Errorf("net.ipv4.tcp_fastopen = %s in A, want 3", fastOpen)
+	}
+
+	ln := listenIn(t, l.B, tfo.Listen, "tcp4")
+	serve(t, ln, answer)
+	before := readTCPExt(t, l.A)
+	for i := range 2 {
+		c, err := l.A.Dial((&tfo.Dialer{}).DialContext)(t.Context(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != l.A.Addr() {
+			t.Errorf("dial %d: local address %v, want %v", i, got, l.A.Addr())
+		}
+		c.Close()
+	}
+	// The second connection was fast-opened, as A's and B's counters say.
+	a, b := readTCPExt(t, l.A), readTCPExt(t, l.B)
+	if d := a["TCPFastOpenActive"] - before["TCPFastOpenActive"]; d != 1 {
+		t.Errorf("TCPFastOpenActive +%d in A, want +1", d)
+	}
+	if b["TCPFastOpenPassive"] != 1 {
+		t.Errorf("TCPFastOpenPassive %d in B, want 1", b["TCPFastOpenPassive"])
+	}
+}
+
+func readFile(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// readFileIn reads a file on a thread of ns.
+func readFileIn(t testing.TB, ns *delaylink.Namespace, name string) string {
+	t.Helper()
+	var b []byte
+	if err := ns.Do(func() (err error) {
+		b, err = os.ReadFile(name)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func readTCPExt(t testing.TB, ns *delaylink.Namespace) map[string]int64 {
+	t.Helper()
+	ext, err := ns.ReadTCPExt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ext
+}
+
+// netnsOf returns the name of ns's network namespace, such as net:[4026532177].
+func netnsOf(t testing.TB, ns *delaylink.Namespace) string {
+	t.Helper()
+	var s string
+	if err := ns.Do(func() (err error) {
+		s, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDoAtOnce checks that calls to Do run at once, each on a thread in the namespace.
+func TestDoAtOnce(t *testing.T) {
+	l := newLink(t, delaylink.Config{})
+	want := netnsOf(t, l.A)
+	first, second := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var names [2]string
+	for i, ch := range []struct{ mine, other chan struct{} }{{first, second}, {second, first}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := l.A.Do(func() (err error) {
+				close(ch.mine)
+				select {
+				case <-ch.other:
+				case <-time.After(5 * time.Second):
+					return errors.New("the other call did not run meanwhile")
+				}
+				names[i], err = os.Readlink("/proc/thread-self/ns/net")
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if names[0] != want || names[1] != want {
+		t.Errorf("calls ran in %v, want %s", names, want)
+	}
+}
+
+// TestClose checks that Close ends the threads of both namespaces, and the link's
+// goroutines and descriptors, even with packets on their way.
+func TestClose(t *testing.T) {
+	requireRoot(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	fds := openFDs(t)
+	l, err := delaylink.New(delaylink.Config{RTT: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{netnsOf(t, l.A), netnsOf(t, l.B)}
+	a, b := udpPair(t, l)
+	a.Write([]byte("on its way"))
+	time.Sleep(10 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	// A thread ends just after its goroutine.
+	var threads []string
+	for range 100 {
+		if threads = threadsIn(t, names...); len(threads) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(threads) > 0 {
+		t.Errorf("threads %v still in the link's namespaces", threads)
+	}
+	a.Close()
+	b.Close()
+	if n := openFDs(t); n > fds {
+		t.Errorf("%d descriptors open after Close, %d before New", n, fds)
+	}
+	if err := l.A.Do(func() error { return nil }); err == nil {
+		t.Error("Do after Close succeeded")
+	}
+	_, err = l.A.Dial((&net.Dialer{}).DialContext)(t.Context(), "tcp", "198.18.0.2:1")
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("Dial after Close: %v, want a *net.OpError", err)
+	}
+}
+
+// threadsIn returns the process's threads that are in one of the network namespaces
+// named.
+func threadsIn(t testing.TB, names ...string) []string {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/self/task/*/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	for _, task := range tasks {
+		ns, err := os.Readlink(task)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			continue // ended meanwhile
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(names, ns) {
+			in = append(in, task)
+		}
+	}
+	return in
+}
+
+func openFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
