@@ -63,7 +63,12 @@ type arrival struct {
 // sends what it read on arrivals.
 func recordingServer(t testing.TB, address string, arrivals chan<- arrival) *server {
 	t.Helper()
-	return newServerOn(t, address, func(c *net.TCPConn) {
+	return newServerOn(t, address, record(t, arrivals))
+}
+
+// record returns the handler of a recording server.
+func record(t testing.TB, arrivals chan<- arrival) func(*net.TCPConn) {
+	return func(c *net.TCPConn) {
 		b, err := io.ReadAll(c)
 		if err != nil {
 			t.Errorf("server: %v", err)
@@ -71,14 +76,14 @@ func recordingServer(t testing.TB, address string, arrivals chan<- arrival) *ser
 		ok, _ := FastOpened(c)
 		arrivals <- arrival{string(b), ok}
 		c.Write([]byte("done"))
-	})
+	}
 }
 
-// send dials address with d, writes msg, closes its side, and waits for the server's
-// "done". It returns the conn, closed, for its TCP_INFO.
-func send(t testing.TB, d *Dialer, address, msg string) *Conn {
+// send dials address with dial, writes msg, closes its side, and waits for the server's
+// "done". It returns the conn, for its TCP_INFO.
+func send(t testing.TB, dial func(ctx context.Context, network, address string) (net.Conn, error), address, msg string) *Conn {
 	t.Helper()
-	nc, err := d.Dial("tcp", address)
+	nc, err := dial(context.Background(), "tcp", address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +99,12 @@ func send(t testing.TB, d *Dialer, address, msg string) *Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// dialZero dials with a zero Dialer.
+func dialZero(ctx context.Context, network, address string) (net.Conn, error) {
+	var d Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 // checkArrivals closes s and checks that the server read exactly want, one connection
@@ -199,12 +210,12 @@ func TestServerKeyChange(t *testing.T) {
 			if tt.initial != nil {
 				setListenerKey(t, s.ln, tt.initial...)
 			}
-			send(t, &Dialer{}, s.addr, "warm")
-			checkFastOpened(t, send(t, &Dialer{}, s.addr, "with the first key"))
+			send(t, dialZero, s.addr, "warm")
+			checkFastOpened(t, send(t, dialZero, s.addr, "with the first key"))
 			s = tt.change(t, s, arrivals)
 
 			before := readTCPExt(t)
-			c := send(t, &Dialer{}, s.addr, "after the change")
+			c := send(t, dialZero, s.addr, "after the change")
 			names := make([]string, 0, len(tt.counters))
 			for n := range tt.counters {
 				names = append(names, n)
@@ -222,7 +233,7 @@ func TestServerKeyChange(t *testing.T) {
 			if f := fastOpenClientFail(t, c); f != wantFail {
 				t.Errorf("tcpi_fastopen_client_fail %d; want %d", f, wantFail)
 			}
-			checkFastOpened(t, send(t, &Dialer{}, s.addr, "with the new cookie"))
+			checkFastOpened(t, send(t, dialZero, s.addr, "with the new cookie"))
 			checkArrivals(t, s, arrivals,
 				arrival{"warm", false}, arrival{"with the first key", true},
 				arrival{"after the change", tt.fastOpened}, arrival{"with the new cookie", true})
@@ -255,12 +266,12 @@ func TestFastOpenSwitchedOffBetweenDials(t *testing.T) {
 			resetRefusal(t)
 			arrivals := make(chan arrival, 8)
 			s := recordingServer(t, freshHost()+":0", arrivals)
-			send(t, &Dialer{}, s.addr, "warm")
-			checkFastOpened(t, send(t, &Dialer{}, s.addr, "before"))
+			send(t, dialZero, s.addr, "warm")
+			checkFastOpened(t, send(t, dialZero, s.addr, "before"))
 
 			setSysctl(t, "net/ipv4/tcp_fastopen", tt.sysctl)
 			before := readTCPExt(t)
-			c := send(t, &Dialer{}, s.addr, "off")
+			c := send(t, dialZero, s.addr, "off")
 			if d := readTCPExt(t).since(before, "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPFastOpenPassiveFail"); fmt.Sprint(d) != fmt.Sprint(tt.counters) {
 				t.Errorf("TcpExt %v; want %v", d, tt.counters)
 			}
@@ -274,12 +285,12 @@ func TestFastOpenSwitchedOffBetweenDials(t *testing.T) {
 			writeSysctl("net/ipv4/tcp_fastopen", "3")
 			if tt.refused {
 				// Still remembered: no fast open until refusalRetry has passed.
-				if ok, _ := FastOpened(send(t, &Dialer{}, s.addr, "on, refusal remembered")); ok {
+				if ok, _ := FastOpened(send(t, dialZero, s.addr, "on, refusal remembered")); ok {
 					t.Error("fast-opened although the refusal is remembered")
 				}
 				clientRefusal.until.Store(time.Now().UnixNano())
 			}
-			checkFastOpened(t, send(t, &Dialer{}, s.addr, "on"))
+			checkFastOpened(t, send(t, dialZero, s.addr, "on"))
 
 			want := []arrival{{"warm", false}, {"before", true}, {"off", false}}
 			if tt.refused {
@@ -320,7 +331,7 @@ func TestUnreachable(t *testing.T) {
 	d := &Dialer{Dialer: net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}}
 	arrivals := make(chan arrival, 4)
 	s := recordingServer(t, host+":0", arrivals)
-	send(t, d, s.addr, "warm")
+	send(t, d.DialContext, s.addr, "warm")
 	fds := openFDs(t)
 
 	c := dialPending(t, d, s.addr)

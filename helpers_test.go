@@ -31,6 +31,11 @@ func newServerOn(t testing.TB, address string, handler func(c *net.TCPConn)) *se
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveListener(t, ln, handler)
+}
+
+// serveListener serves the connections ln accepts as newServer does.
+func serveListener(t testing.TB, ln net.Listener, handler func(c *net.TCPConn)) *server {
 	s := &server{ln: ln, addr: ln.Addr().String()}
 	s.wg.Add(1)
 	go func() {

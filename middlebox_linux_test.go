@@ -1,0 +1,117 @@
+package tfo
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/fastopen/tfo/internal/delaylink"
+)
+
+// A middlebox is a link between two private network namespaces that drops every SYN
+// that carries data, and passes everything else after a delay, with a recording server
+// on the far end and a client on the near one that holds its cookie.
+type middlebox struct {
+	link     *delaylink.Link
+	s        *server
+	arrivals chan arrival
+	dial     delaylink.DialFunc // dials with a zero Dialer from the near end
+}
+
+// initialRTO is the retransmission timeout of a SYN that gets no answer, before any
+// RTT is measured (TCP_TIMEOUT_INIT, include/net/tcp.h; RFC 6298, section 2.1).
+const initialRTO = time.Second
+
+// newMiddlebox makes a middlebox with a round trip of rtt, and fetches a cookie through
+// it with a connection whose SYN carries no data.
+func newMiddlebox(t *testing.T, rtt time.Duration) *middlebox {
+	t.Helper()
+	requireWire(t)
+	link, err := delaylink.New(delaylink.Config{RTT: rtt, Drop: delaylink.SYNWithData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	var ln net.Listener
+	if err := link.B.Do(func() (err error) {
+		ln, err = Listen("tcp", netip.AddrPortFrom(link.B.Addr(), 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := &middlebox{link: link, arrivals: make(chan arrival, 8), dial: link.A.Dial(dialZero)}
+	m.s = serveListener(t, ln, record(t, m.arrivals))
+	send(t, m.dial, m.s.addr, "warm")
+	if s := link.Stats(); s.Dropped != 0 {
+		t.Fatalf("the connection that fetched the cookie lost %d packets", s.Dropped)
+	}
+	return m
+}
+
+// counters returns the TcpExt counters of the near end (the client's).
+func (m *middlebox) counters(t testing.TB) tcpExt {
+	t.Helper()
+	ext, err := m.link.A.ReadTCPExt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ext
+}
+
+// TestMiddleboxDropsSYNData checks a client with a cookie behind a middlebox that drops
+// SYNs carrying data. tfo adds no timer of its own: the kernel retransmits the SYN
+// without data once its initial timeout (one second) passes, then sends the data after
+// the handshake. A timer shorter than that could not tell a dropped SYN from a slow
+// one, and dialing again would then deliver the data twice. So the first Write returns
+// after that second and a round trip, the data reaches the server once, and the kernel
+// counts the failure.
+func TestMiddleboxDropsSYNData(t *testing.T) {
+	verifyNone(t)
+	const rtt = 20 * time.Millisecond
+	m := newMiddlebox(t, rtt)
+	before := m.counters(t)
+	start := time.Now()
+	c := send(t, m.dial, m.s.addr, "hello")
+	e := time.Since(start)
+	if e < initialRTO || e > initialRTO+20*rtt {
+		t.Errorf("the exchange took %v; want the initial RTO, %v, and a few round trips of %v", e, initialRTO, rtt)
+	}
+	if ok, err := FastOpened(c); ok || err != nil {
+		t.Errorf("FastOpened = %v, %v; want false", ok, err)
+	}
+	if f := fastOpenClientFail(t, c); f != tfoSynRetransmitted {
+		t.Errorf("tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", f, tfoSynRetransmitted)
+	}
+	want := map[string]int64{"TCPFastOpenActive": 0, "TCPFastOpenActiveFail": 1, "TCPSynRetrans": 1}
+	if d := m.counters(t).since(before, "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPSynRetrans"); fmt.Sprint(d) != fmt.Sprint(want) {
+		t.Errorf("TcpExt %v; want %v", d, want)
+	}
+	if s := m.link.Stats(); s.Dropped != 1 {
+		t.Errorf("the link dropped %d packets; want the SYN with data", s.Dropped)
+	}
+	checkArrivals(t, m.s, m.arrivals, arrival{"warm", false}, arrival{"hello", false})
+}
+
+// TestMiddleboxRemembered checks that a client pays for a middlebox that drops SYNs
+// with data once, not at every connection: the kernel goes on putting data in the SYNs
+// to that server, each of which then waits for the initial timeout, so the dials that
+// follow such a failure must not fast-open to that server.
+func TestMiddleboxRemembered(t *testing.T) {
+	verifyNone(t)
+	m := newMiddlebox(t, 20*time.Millisecond)
+	c := send(t, m.dial, m.s.addr, "lost")
+	if f := fastOpenClientFail(t, c); f != tfoSynRetransmitted {
+		t.Fatalf("tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", f, tfoSynRetransmitted)
+	}
+	for i := range 2 {
+		send(t, m.dial, m.s.addr, fmt.Sprint("after ", i))
+		if s := m.link.Stats(); s.Dropped != 1 {
+			t.Fatalf("dial %d after the failure: %d SYNs with data dropped; want only the first", i, s.Dropped)
+		}
+	}
+	checkArrivals(t, m.s, m.arrivals, arrival{"warm", false}, arrival{"lost", false},
+		arrival{"after 0", false}, arrival{"after 1", false})
+}
+
