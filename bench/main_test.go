@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastopen/tfo/internal/netns"
 	"go.uber.org/goleak"
@@ -17,12 +24,28 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestMeasure(t *testing.T) {
+// requireNamespace skips a test that needs the private network namespace netns.Enter
+// makes as root on Linux; with CI=true it fails instead.
+func requireNamespace(t *testing.T) {
+	t.Helper()
+	if netns.Inside() {
+		return
+	}
+	msg := "needs root on Linux, to run in private network namespaces with fast open on"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true does not let it skip")
+	}
+	t.Skip(msg)
+}
+
+var quiet = &progress{w: io.Discard}
+
+func TestLoopback(t *testing.T) {
 	if !netns.Inside() && os.Getenv("CI") == "true" {
 		t.Fatal("CI=true needs the tests to run as root on Linux, in a private network namespace with fast open on")
 	}
 	const n, rounds = 20, 2
-	res, err := measure(n, rounds, io.Discard)
+	res, err := measureLoopback(t.Context(), n, rounds, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +71,198 @@ func TestMeasure(t *testing.T) {
 	if netns.Inside() && !res.fastOpened() {
 		t.Errorf("tfo cycles not fast-opened: TCPFastOpenActive +%d, TCPFastOpenPassive +%d over %d cycles", res.active, res.passive, res.tfoCycles)
 	}
-	if err := res.check(); err != nil {
-		t.Error(err)
-	}
 	var out strings.Builder
-	res.print(&out)
-	for _, want := range []string{"cycles/s", "allocs/cycle", "round trips/s", "fast open:"} {
+	res.print(&out, netns.Inside())
+	for _, want := range []string{"cycles/s", "allocs/cycle", "round trips/s", "fast open:", "goal"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestLink measures a few connections of each case over a link and checks what can be
+// checked without timing them: that each took at least the round trips it must, and
+// that fast open happened with tfo, on the wire, and not with net.
+func TestLink(t *testing.T) {
+	requireNamespace(t)
+	const rtt, n = 10 * time.Millisecond, 3
+	res, err := measureLink(t.Context(), rtt, n, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.cases) != len(linkCases) {
+		t.Fatalf("%d cases, want %d", len(res.cases), len(linkCases))
+	}
+	for _, c := range res.cases {
+		// net needs a round trip for the handshake and one for the request, plus one for
+		// TLS; fast open can save one.
+		trips := 2.0
+		if c.limit == tlsLimit {
+			trips = 3
+		}
+		for i, ms := range c.ms {
+			if len(ms) != n {
+				t.Errorf("%s %s: %d samples, want %d", c.name, sides[i].name, len(ms), n)
+			}
+			least := trips - float64(i)
+			for _, v := range ms {
+				if v < least*float64(rtt/time.Millisecond) {
+					t.Errorf("%s %s: %.1f ms, less than %v round trips of %v", c.name, sides[i].name, v, least, rtt)
+				}
+			}
+		}
+		if c.fast[0] != 0 || c.fast[1] != n {
+			t.Errorf("%s: fast-opened %d net and %d tfo connections, want 0 and %d", c.name, c.fast[0], c.fast[1], n)
+		}
+	}
+	// The warm-up round makes one connection per case and side; the very first fetches
+	// the cookie.
+	if want := int64(len(linkCases) * (n + 1)); res.tfoConns != want {
+		t.Errorf("%d tfo connections counted, want %d", res.tfoConns, want)
+	}
+	if !res.fastOpened() {
+		t.Errorf("TCPFastOpenActive +%d, TCPFastOpenPassive +%d over %d tfo connections", res.active, res.passive, res.tfoConns)
+	}
+	if res.helloDefault <= 1420 || res.helloX25519 > 1420 {
+		t.Errorf("ClientHello %d bytes by default, %d with X25519: want the first, only, too large for a SYN", res.helloDefault, res.helloX25519)
+	}
+	var out strings.Builder
+	res.print(&out)
+	for _, c := range linkCases {
+		if !strings.Contains(out.String(), c.name) {
+			t.Errorf("table lacks %q:\n%s", c.name, out.String())
+		}
+	}
+	t.Logf("\n%s", out.String())
+}
+
+// TestRun runs bench as main does, with small numbers, and checks its output and chart.
+func TestRun(t *testing.T) {
+	requireNamespace(t)
+	cfg := config{rtt: 4 * time.Millisecond, n: 2, cycles: 20, rounds: 2, svg: filepath.Join(t.TempDir(), "bench.svg")}
+	var out bytes.Buffer
+	if code := run(t.Context(), cfg, &out, quiet); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, out.String())
+	}
+	for _, want := range []string{"tfo against net on ", "HTTPS X25519", "round trips/s", "tfo connections: yes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	f, err := os.Open(cfg.svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bars, texts := 0, ""
+	d := xml.NewDecoder(f)
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the chart is not well-formed XML: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			for _, a := range tok.Attr {
+				if tok.Name.Local == "rect" && a.Name.Local == "fill" && a.Value == "#4a7ab7" {
+					bars++
+				}
+			}
+		case xml.CharData:
+			texts += string(tok) + "\n"
+		}
+	}
+	if bars != len(linkCases)+1 { // one more in the legend
+		t.Errorf("%d bars in the chart, want %d", bars, len(linkCases)+1)
+	}
+	for _, c := range linkCases {
+		if !strings.Contains(texts, c.name) {
+			t.Errorf("the chart lacks %q", c.name)
+		}
+	}
+}
+
+// TestInterrupt checks that bench, interrupted while it measures over the link, stops
+// at once with exit code 130 and leaves no thread in another network namespace (and,
+// with TestMain's check, no goroutine).
+func TestInterrupt(t *testing.T) {
+	requireNamespace(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// Interrupt at the first progress of the measurements over the link.
+	prog := &progress{w: writerFunc(func(b []byte) {
+		if bytes.Contains(b, []byte("round trip: 1/")) {
+			cancel()
+		}
+	})}
+	start := time.Now()
+	code := run(ctx, config{rtt: 20 * time.Millisecond, n: 1000, cycles: 1000, rounds: 1000}, io.Discard, prog)
+	if code != 130 {
+		t.Errorf("exit code %d, want 130", code)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted run took %v", d)
+	}
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A thread ends just after its goroutine.
+	var others []string
+	for range 100 {
+		if others = threadsElsewhere(t, self); len(others) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(others) > 0 {
+		t.Errorf("threads left in other network namespaces: %v", others)
+	}
+}
+
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(b []byte) (int, error) {
+	f(b)
+	return len(b), nil
+}
+
+// threadsElsewhere returns the process's threads whose network namespace is not ns.
+func threadsElsewhere(t *testing.T, ns string) []string {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/self/task/*/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, task := range tasks {
+		s, err := os.Readlink(task)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != ns {
+			out = append(out, task+" "+s)
+		}
+	}
+	return out
+}
+
+func TestPercentile(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3}
+	for _, tt := range []struct{ p, want float64 }{{0, 1}, {10, 1.4}, {50, 3}, {90, 4.6}, {100, 5}} {
+		if got := percentile(v, tt.p); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("percentile(%v, %v) = %v, want %v", v, tt.p, got, tt.want)
+		}
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median = %v, want 2.5", got)
+	}
 }

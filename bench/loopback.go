@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fastopen/tfo/internal/netns"
+	"github.com/fastopen/tfo/internal/workload"
+)
+
+// loopback holds the values of each loopback measurement, per side and round.
+type loopback struct {
+	n, rounds    int
+	cyclesPerSec [2][]float64
+	allocs       [2][]float64
+	tripsPerSec  [2][]float64
+
+	counted         bool  // the TcpExt counters could be read
+	active, passive int64 // fast opens during the tfo cycles
+	tfoCycles       int64
+}
+
+// Goals for tfo against net on loopback.
+const (
+	cyclesGoal = 1.05 // ratio of cycles per second, at least
+	tripsGoal  = 0.97 // ratio of round trips per second, at least
+	allocsGoal = 4    // allocations per cycle more than net's, at most
+)
+
+// tripsPerCycle is how many round trips a round makes per cycle, so that both
+// measurements take about as long.
+const tripsPerCycle = 5
+
+// measureLoopback runs rounds rounds of each measurement over 127.0.0.1, of n cycles or
+// tripsPerCycle*n round trips, alternating the sides, until ctx is done.
+func measureLoopback(ctx context.Context, n, rounds int, prog *progress) (*loopback, error) {
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	start := func(s side, handle func(net.Conn)) (addr string, err error) {
+		ln, err := s.listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		stops = append(stops, workload.Serve(ln, handle))
+		return ln.Addr().String(), nil
+	}
+	var replyAddr, echoAddr [2]string
+	for i, s := range sides {
+		var err error
+		if replyAddr[i], err = start(s, workload.Reply); err != nil {
+			return nil, err
+		}
+		if echoAddr[i], err = start(s, workload.Echo); err != nil {
+			return nil, err
+		}
+		// The first tfo cycle fetches the cookie; the others warm both sides up.
+		if _, _, err := cycles(s.dial, replyAddr[i], max(n/10, 1)); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	res := &loopback{n: n, rounds: rounds}
+	for r := range rounds {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		prog.set("loopback: round %d/%d", r+1, rounds)
+		for j := range sides {
+			i := (j + r) % len(sides) // which side goes first alternates
+			s := sides[i]
+			var before map[string]int64
+			if s.name == "tfo" {
+				before, _ = netns.ReadTCPExt()
+			}
+			perSec, allocs, err := cycles(s.dial, replyAddr[i], n)
+			if err != nil {
+				return nil, fmt.Errorf("%s cycles: %w", s.name, err)
+			}
+			res.cyclesPerSec[i] = append(res.cyclesPerSec[i], perSec)
+			res.allocs[i] = append(res.allocs[i], allocs)
+			if s.name == "tfo" {
+				after, err := netns.ReadTCPExt()
+				if err == nil && before != nil {
+					res.counted = true
+					res.active += after["TCPFastOpenActive"] - before["TCPFastOpenActive"]
+					res.passive += after["TCPFastOpenPassive"] - before["TCPFastOpenPassive"]
+				}
+				res.tfoCycles += int64(n)
+			}
+			perSec, err = roundTrips(s.dial, echoAddr[i], tripsPerCycle*n)
+			if err != nil {
+				return nil, fmt.Errorf("%s round trips: %w", s.name, err)
+			}
+			res.tripsPerSec[i] = append(res.tripsPerSec[i], perSec)
+		}
+	}
+	prog.clear()
+	return res, nil
+}
+
+// cycles runs n cycles of dial, write, read and close against addr. It returns how many
+// cycles it ran per second, and how many heap allocations the process made per cycle.
+func cycles(dial workload.Dial, addr string, n int) (perSec, allocs float64, err error) {
+	req, resp := make([]byte, workload.MsgSize), make([]byte, workload.MsgSize)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for range n {
+		if err := workload.Cycle(dial, addr, req, resp); err != nil {
+			return 0, 0, err
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return float64(n) / elapsed.Seconds(), float64(after.Mallocs-before.Mallocs) / float64(n), nil
+}
+
+// roundTrips writes a request and reads its echo n times over one connection to addr,
+// and returns how many round trips it made per second.
+func roundTrips(dial workload.Dial, addr string, n int) (perSec float64, err error) {
+	c, err := dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, workload.MsgSize)
+	trip := func() error { return workload.RoundTrip(c, buf) }
+	if err := trip(); err != nil { // connects a tfo conn
+		return 0, err
+	}
+	start := time.Now()
+	for range n {
+		if err := trip(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// Ratios of the medians, tfo/net, and the difference in allocations.
+func (res *loopback) cyclesRatio() float64 {
+	return median(res.cyclesPerSec[1]) / median(res.cyclesPerSec[0])
+}
+
+func (res *loopback) tripsRatio() float64 {
+	return median(res.tripsPerSec[1]) / median(res.tripsPerSec[0])
+}
+
+func (res *loopback) extraAllocs() float64 {
+	return median(res.allocs[1]) - median(res.allocs[0])
+}
+
+// print writes the results as a table.
+func (res *loopback) print(w io.Writer, inNamespace bool) {
+	where := "on the host"
+	if inNamespace {
+		where = "in a private network namespace"
+	}
+	fmt.Fprintf(w, "Loopback, 127.0.0.1 %s: %d rounds per package of %d cycles and %d round trips, net and tfo alternating.\n\n", where, res.rounds, res.n, tripsPerCycle*res.n)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tnet median\tnet min–max\ttfo median\ttfo min–max\ttfo/net\tgoal\t\t")
+	// The goals are for connections that fast open; the fallback has none.
+	goals := res.fastOpened()
+	row := func(name, format string, v [2][]float64, compare, goal string, met bool) {
+		mark := metOrMissed(met)
+		if !goals {
+			goal, mark = "", ""
+		}
+		fmt.Fprintf(tw, "%s\t"+format+"\t%s\t"+format+"\t%s\t%s\t%s\t%s\t\n",
+			name, median(v[0]), span(format, v[0]), median(v[1]), span(format, v[1]), compare, goal, mark)
+	}
+	row("cycles/s", "%.0f", res.cyclesPerSec, fmt.Sprintf("×%.3f", res.cyclesRatio()), fmt.Sprintf("≥ ×%.2f", cyclesGoal), res.cyclesRatio() >= cyclesGoal)
+	row("allocs/cycle", "%.1f", res.allocs, fmt.Sprintf("%+.1f", res.extraAllocs()), fmt.Sprintf("≤ %+d", allocsGoal), res.extraAllocs() <= allocsGoal)
+	row("round trips/s", "%.0f", res.tripsPerSec, fmt.Sprintf("×%.3f", res.tripsRatio()), fmt.Sprintf("≥ ×%.2f", tripsGoal), res.tripsRatio() >= tripsGoal)
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "A cycle is dial, write 64 bytes, read a 64-byte reply, close; allocations count client and server together.")
+	if !res.counted {
+		fmt.Fprintln(w, "fast open: unknown, /proc/net/netstat cannot be read")
+		return
+	}
+	fmt.Fprintf(w, "fast open: TCPFastOpenActive +%d, TCPFastOpenPassive +%d over %d tfo cycles: %s\n", res.active, res.passive, res.tfoCycles, yesNo(res.fastOpened()))
+}
+
+// fastOpened reports whether the tfo cycles were fast-opened, both ends counting.
+func (res *loopback) fastOpened() bool {
+	want := res.tfoCycles * 99 / 100
+	return res.counted && res.active >= want && res.passive >= want
+}
+
+func metOrMissed(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// median returns the median of v, 0 if v is empty.
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// percentile returns the p-th percentile of v, 0 ≤ p ≤ 100, interpolating between the
+// values nearest to it; 0 if v is empty.
+func percentile(v []float64, p float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s) == 0 {
+		return 0
+	}
+	x := p / 100 * float64(len(s)-1)
+	i := int(x)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (x-float64(i))*(s[i+1]-s[i])
+}
+
+// span formats the least and greatest of v.
+func span(format string, v []float64) string {
+	return fmt.Sprintf(format+"–"+format, slices.Min(v), slices.Max(v))
+}
+
+// A progress writes a line that it rewrites in place, on a terminal; elsewhere it
+// writes nothing.
+type progress struct {
+	w    io.Writer
+	last int
+}
+
+// newProgress returns a progress that writes to f if f is a terminal.
+func newProgress(f *os.File) *progress {
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return &progress{w: io.Discard}
+	}
+	return &progress{w: f}
+}
+
+// set replaces the line with a new one.
+func (p *progress) set(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	fmt.Fprintf(p.w, "\r%s%s", s, strings.Repeat(" ", max(p.last-len(s), 0)))
+	p.last = len(s)
+}
+
+// clear erases the line.
+func (p *progress) clear() {
+	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.last))
+	p.last = 0
+}
