@@ -114,4 +114,3 @@ func TestMiddleboxRemembered(t *testing.T) {
 	checkArrivals(t, m.s, m.arrivals, arrival{"warm", false}, arrival{"lost", false},
 		arrival{"after 0", false}, arrival{"after 1", false})
 }
-
