@@ -1,6 +1,7 @@
 package tfo
 
 import (
+	"io"
 	"net"
 	"testing"
 
@@ -99,5 +100,85 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		benchRoundTrips(b, c.(*Conn))
+	})
+}
+
+// established returns a conn from dial to a server from listen that runs handle, for
+// benchmarks of calls on an established conn. Its first byte, which handle must
+// accept, is already written: with tfo, in the SYN, after a first conn that fetched
+// the cookie.
+func established(b *testing.B, listen func(network, address string) (net.Listener, error), dial workload.Dial, handle func(net.Conn)) net.Conn {
+	b.Helper()
+	addr := serve(b, listenBench(b, listen), handle)
+	for i := 0; ; i++ {
+		c, err := dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write([]byte{0}); err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			c.Close()
+			continue
+		}
+		b.Cleanup(func() { c.Close() })
+		return c
+	}
+}
+
+// discard reads everything the client writes.
+func discard(c net.Conn) { io.Copy(io.Discard, c) }
+
+// stream writes to the client until it closes.
+func stream(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkWrite measures a 64-byte Write on an established conn.
+func BenchmarkWrite(b *testing.B) {
+	benchEstablished(b, discard, func(c net.Conn, buf []byte) error {
+		_, err := c.Write(buf)
+		return err
+	})
+}
+
+// BenchmarkRead measures a 64-byte Read on an established conn, from a server that
+// keeps the receive buffer full.
+func BenchmarkRead(b *testing.B) {
+	benchEstablished(b, stream, func(c net.Conn, buf []byte) error {
+		_, err := io.ReadFull(c, buf)
+		return err
+	})
+}
+
+// benchEstablished runs op on an established conn of each package, whose server runs
+// handle.
+func benchEstablished(b *testing.B, handle func(net.Conn), op func(c net.Conn, buf []byte) error) {
+	run := func(b *testing.B, c net.Conn) {
+		buf := make([]byte, workload.MsgSize)
+		b.SetBytes(int64(len(buf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := op(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("net", func(b *testing.B) {
+		c := established(b, net.Listen, net.Dial, handle)
+		run(b, c.(*net.TCPConn))
+	})
+	b.Run("tfo", func(b *testing.B) {
+		c := established(b, Listen, Dial, handle)
+		if onWire {
+			checkFastOpened(b, c)
+		}
+		run(b, c.(*Conn))
 	})
 }
