@@ -10,11 +10,11 @@ import (
 // Chart geometry, in pixels.
 const (
 	chartWidth  = 720
-	chartHeight = 420
+	chartHeight = 440
 	plotLeft    = 70
 	plotRight   = 700
-	plotTop     = 80
-	plotBottom  = 330
+	plotTop     = 95
+	plotBottom  = 350
 	chartMax    = 1.1 // the ratio at the top of the plot
 )
 
@@ -46,7 +46,8 @@ func chart(w io.Writer, res *linkResults, machine string) error {
 	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`, chartWidth, chartHeight, chartWidth, chartHeight)
 	p(`<rect width="100%%" height="100%%" fill="white"/>`)
 	p(`<text x="%d" y="28" font-size="17" font-weight="bold">tfo/net: time to the first response byte, %v round trip</text>`, plotLeft, res.rtt)
-	p(`<text x="%d" y="50" fill="#555">%s; lower is better; %d connections per bar and package, medians</text>`, plotLeft, html.EscapeString(machine), res.n)
+	p(`<text x="%d" y="50" fill="#555">%s</text>`, plotLeft, html.EscapeString(machine))
+	p(`<text x="%d" y="68" fill="#555">lower is better; medians of %d fresh connections per bar and package, net and tfo alternating</text>`, plotLeft, res.n)
 	for _, r := range []float64{0, 0.25, 0.5, 0.75, 1} {
 		p(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`, plotLeft, y(r), plotRight, y(r))
 		p(`<text x="%d" y="%.1f" text-anchor="end">%.2f</text>`, plotLeft-8, y(r)+4, r)
@@ -59,7 +60,7 @@ func chart(w io.Writer, res *linkResults, machine string) error {
 		mid := x + slot/2
 		ratio := c.ratio()
 		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a7ab7"/>`, mid-slot/4, y(ratio), slot/2, y(0)-y(ratio))
-		p(`<text x="%.1f" y="%.1f" text-anchor="middle" font-weight="bold">%.3f</text>`, mid, y(ratio)-6, ratio)
+		p(`<text x="%.1f" y="%.1f" text-anchor="middle" font-weight="bold" fill="white">%.3f</text>`, mid, y(ratio)+20, ratio)
 		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`, mid-slot/2.6, y(c.limit), mid+slot/2.6, y(c.limit))
 		if c.goal > 0 {
 			p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#27ae60" stroke-width="2" stroke-dasharray="2 3"/>`, mid-slot/2.6, y(c.goal), mid+slot/2.6, y(c.goal))

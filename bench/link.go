@@ -43,7 +43,7 @@ const (
 var linkCases = []linkCase{
 	{"raw", plainLimit, 0.52, rawSample},
 	{"HTTP", plainLimit, 0.52, httpSample(func(c *linkClient) *getter { return &c.http })},
-	{"HTTPS", tlsLimit, 0, httpSample(func(c *linkClient) *getter { return &c.https })},
+	{"HTTPS default", tlsLimit, 0, httpSample(func(c *linkClient) *getter { return &c.https })},
 	{"HTTPS X25519", tlsLimit, 0.70, httpSample(func(c *linkClient) *getter { return &c.httpsX25519 })},
 }
 

@@ -9,7 +9,7 @@
 //
 //   - raw: dial, write a 64-byte request, read the reply;
 //   - HTTP: a GET through an http.Transport, over HTTP/1.1;
-//   - HTTPS: the same over TLS 1.3, with Go's default ClientHello;
+//   - HTTPS default: the same over TLS 1.3, with Go's default ClientHello;
 //   - HTTPS X25519: the same, with a ClientHello that offers an X25519 key share alone.
 //
 // It prints the median, the 10th and 90th percentiles, and the ratio tfo/net of the
