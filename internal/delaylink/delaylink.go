@@ -221,7 +221,10 @@ func (n *Namespace) Addr6() netip.Addr { return n.addr6 }
 type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // Dial returns a DialFunc that calls dial on a thread of n, so that the sockets it makes
-// are made in n. It suits http.Transport.DialContext.
+// are made in n. It suits http.Transport.DialContext. A socket that a conn makes later,
+// outside dial, belongs to the namespace of the thread that makes it: so does one that
+// a tfo.Conn makes to try the next address of a host at its first Write, which must
+// then be called in Do to stay in n.
 func (n *Namespace) Dial(dial DialFunc) DialFunc {
 	return func(ctx context.Context, network, address string) (c net.Conn, err error) {
 		if derr := n.Do(func() error {
