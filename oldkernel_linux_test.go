@@ -148,15 +148,9 @@ func TestOldKernel(t *testing.T) {
 // long it ran, and the CPU time it and the processes it waited for used.
 func runChild(t *testing.T, addr, mode, name string, args ...string) (out string, wall, cpu time.Duration) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append(args, exe, "-test.run=^TestOldKernelChild$", "-test.count=1", "-test.v")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), childServerEnv+"="+addr, childModeEnv+"="+mode)
+	cmd := childTest(t, ctx, "TestOldKernelChild", append([]string{name}, args...), childServerEnv+"="+addr, childModeEnv+"="+mode)
 	start := time.Now()
 	b, err := cmd.CombinedOutput()
 	wall = time.Since(start)
@@ -166,6 +160,21 @@ func runChild(t *testing.T, addr, mode, name string, args ...string) (out string
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return string(b), wall, cpu
+}
+
+// childTest returns a command that runs the test binary, with the test named test
+// alone and env added to the environment, under the command prefix if there is one.
+// The child inherits the private network namespace.
+func childTest(t testing.TB, ctx context.Context, test string, prefix []string, env ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append(prefix[:len(prefix):len(prefix)], exe, "-test.run=^"+test+"$", "-test.count=1", "-test.v")
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
 }
 
 // TestOldKernelChild is the part of TestOldKernel that runs in the child.
