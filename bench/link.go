@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
-	"text/tabwriter"
 	"time"
 
 	"github.com/fastopen/tfo"
@@ -355,8 +354,8 @@ func helloSize(conf *tls.Config) (int, error) {
 // print writes the results as a table.
 func (res *linkResults) print(w io.Writer) {
 	fmt.Fprintf(w, "Time to the first response byte over a link with a %v round trip between two network namespaces: %d fresh connections per case and package, net and tfo alternating, after one that fetches the cookie.\n\n", res.rtt, res.n)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tnet median\tnet p10–p90\ttfo median\ttfo p10–p90\ttfo/net\tlimit\tgoal\t\tfast-opened\t")
+	tw := newTable(w)
+	fmt.Fprintln(tw, "case\tnet median\tnet p10–p90\ttfo median\ttfo p10–p90\ttfo/net\tlimit\tgoal\t\ttfo fast-opened\t")
 	for _, c := range res.cases {
 		goal, met := "", ""
 		if c.goal > 0 {

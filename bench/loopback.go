@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"text/tabwriter"
 	"time"
 
 	"github.com/fastopen/tfo/internal/netns"
@@ -165,7 +164,7 @@ func (res *loopback) print(w io.Writer, inNamespace bool) {
 		where = "in a private network namespace"
 	}
 	fmt.Fprintf(w, "Loopback, 127.0.0.1 %s: %d rounds per package of %d cycles and %d round trips, net and tfo alternating.\n\n", where, res.rounds, res.n, tripsPerCycle*res.n)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "measurement\tnet median\tnet min–max\ttfo median\ttfo min–max\ttfo/net\tgoal\t\t")
 	// The goals are for connections that fast open; the fallback has none.
 	goals := res.fastOpened()

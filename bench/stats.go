@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 )
 
 // median returns the median of v, 0 if v is empty.
@@ -66,4 +68,32 @@ func (p *progress) set(format string, args ...any) {
 func (p *progress) clear() {
 	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.last))
 	p.last = 0
+}
+
+// A table aligns its cells to the right, in columns, and writes its lines to w
+// without the spaces that pad empty cells at their ends, when flushed.
+type table struct {
+	*tabwriter.Writer
+	buf bytes.Buffer
+	w   io.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.Writer = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', tabwriter.AlignRight)
+	return t
+}
+
+// Flush writes the table.
+func (t *table) Flush() error {
+	if err := t.Writer.Flush(); err != nil {
+		return err
+	}
+	for line := range strings.Lines(t.buf.String()) {
+		if _, err := fmt.Fprintln(t.w, strings.TrimRight(line, " \n")); err != nil {
+			return err
+		}
+	}
+	t.buf.Reset()
+	return nil
 }
