@@ -61,10 +61,10 @@ func newNamespace(addr, addr6 netip.Prefix) (*Namespace, *os.File, error) {
 	return n, dev, nil
 }
 
-// Do calls f on a thread of the namespace and returns its error. Sockets that f makes
-// belong to the namespace, and so do goroutines' sockets only if made in f itself:
-// goroutines that f starts run on other threads, in the process's namespace. Calls may
-// run at once, each on a thread of its own.
+// Do calls f on a thread of the namespace and returns its error. The sockets that f
+// makes belong to the namespace; goroutines that f starts run on other threads, in the
+// process's namespace, and so do the sockets they make. Calls may run at once, each on
+// a thread of its own.
 func (n *Namespace) Do(f func() error) error {
 	var err error
 	done := make(chan struct{})
