@@ -255,7 +255,7 @@ func threadsElsewhere(t *testing.T, ns string) []string {
 	return out
 }
 
-func TestPercentile(t *testing.T) {
+func TestStatistics(t *testing.T) {
 	v := []float64{5, 1, 4, 2, 3}
 	for _, tt := range []struct{ p, want float64 }{{0, 1}, {10, 1.4}, {50, 3}, {90, 4.6}, {100, 5}} {
 		if got := percentile(v, tt.p); math.Abs(got-tt.want) > 1e-9 {
@@ -264,5 +264,9 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("median = %v, want 2.5", got)
+	}
+	// Round by round, 1.1, 0.95 and 1.333; the medians' ratio would be 0.95.
+	if got := pairedRatio([2][]float64{{10, 20, 30}, {11, 19, 40}}); math.Abs(got-1.1) > 1e-9 {
+		t.Errorf("pairedRatio = %v, want 1.1", got)
 	}
 }
