@@ -70,7 +70,7 @@ type pending struct {
 	mu         sync.Mutex
 	done       chan struct{}              // made for a waiting Read; closed when the conn stops pending
 	rdl, wdl   time.Time                  // deadlines set by the caller
-	dlChanged  chan struct{}              // closed when a deadline changes, for a waiting Read
+	dlChanged  chan struct{}              // closed when a deadline changes, for a waiting Read or connect
 	connecting bool                       // a connect is in progress
 	byRead     bool                       // that connect was started by a Read
 	limit      time.Time                  // the dialer's deadline for that connect, or zero
@@ -263,7 +263,7 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 	}
 	p.mu.Unlock()
 
-	laddr, err := ds.connectFirst(tc, raddr, b)
+	laddr, err := ds.connectFirst(tc, raddr, b, p)
 	if err != nil && retryable(err) && !p.pastCallerDeadline() {
 		// Try the server's other addresses, one at a time, with the same bytes. As
 		// with net, the error returned is the first address's.
@@ -276,7 +276,7 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 			ntc, nerr := ds.dialAddr(ra, p.limit, len(others)-i)
 			if nerr == nil {
 				if nerr = c.replace(ntc, ra); nerr == nil {
-					laddr, nerr = ds.connectFirst(ntc, ra, b)
+					laddr, nerr = ds.connectFirst(ntc, ra, b, p)
 				}
 			}
 			if nerr == nil || (i == 0 && redial) {
@@ -378,6 +378,17 @@ func (p *pending) connectDeadline() time.Time {
 		own = p.rdl
 	}
 	return earliest(own, p.limit)
+}
+
+// watchDeadline returns the deadline of the connect in progress, and a channel closed
+// when a deadline changes, for a connect that waits for its socket outside tc's poller.
+func (p *pending) watchDeadline() (time.Time, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dlChanged == nil {
+		p.dlChanged = make(chan struct{})
+	}
+	return p.connectDeadline(), p.dlChanged
 }
 
 // pastCallerDeadline reports whether the caller's deadline for the running connect has

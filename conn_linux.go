@@ -90,8 +90,9 @@ func tcpState(fd int) byte {
 // empty b a SYN without data (tcp_sendmsg_fastopen in net/ipv4/tcp.c). sendFirst
 // returns once b is written and the handshake has completed. A failed connect returns
 // an *os.SyscallError for "connect", as net does. tc knows its addresses, so the
-// returned local address is nil.
-func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte) (net.Addr, error) {
+// returned local address is nil. The connect waits through tc's poller, so tc's write
+// deadline bounds it.
+func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte, _ deadliner) (net.Addr, error) {
 	return nil, writeFirst(tc, b)
 }
 

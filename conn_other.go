@@ -31,7 +31,7 @@ func refusedForGood(error) bool { return true }
 func deferred(*net.TCPConn) bool { return false }
 
 // sendFirst writes b on a conn that connected during the dial.
-func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte) (net.Addr, error) {
+func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte, _ deadliner) (net.Addr, error) {
 	_, err := tc.Write(b)
 	return nil, err
 }

@@ -274,12 +274,21 @@ func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error
 // was already deferred; the address is dialed again without it.
 var errFastOpenRefused = errors.New("fast open refused")
 
+// A deadliner gives a connect its deadline. Where the connect waits through tc's
+// poller, tc's write deadline is that deadline already.
+type deadliner interface {
+	// watchDeadline returns the deadline, and a channel closed when it may have
+	// changed.
+	watchDeadline() (time.Time, <-chan struct{})
+}
+
 // connectFirst sends b as the first bytes of tc, whose socket was made by dialSocket
 // for ra. If the connect was deferred, the SYN carries b's first bytes. connectFirst
-// returns once the handshake has completed, with the local address when tc does not
-// know it; a failed connect returns a *net.OpError with Op "dial".
-func (ds *dialState) connectFirst(tc *net.TCPConn, ra *net.TCPAddr, b []byte) (net.Addr, error) {
-	laddr, err := sendFirst(tc, ra, b)
+// returns once the handshake has completed or dl's deadline has passed, with the local
+// address when tc does not know it; a failed connect returns a *net.OpError with Op
+// "dial".
+func (ds *dialState) connectFirst(tc *net.TCPConn, ra *net.TCPAddr, b []byte, dl deadliner) (net.Addr, error) {
+	laddr, err := sendFirst(tc, ra, b, dl)
 	switch {
 	case err == nil:
 		return laddr, nil
