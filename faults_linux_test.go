@@ -205,6 +205,7 @@ func TestServerKeyChange(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			checkNoLeaks(t)
 			arrivals := make(chan arrival, 8)
 			s := recordingServer(t, freshHost()+":0", arrivals)
 			if tt.initial != nil {
@@ -263,6 +264,7 @@ func TestFastOpenSwitchedOffBetweenDials(t *testing.T) {
 		{"0", true, map[string]int64{"TCPFastOpenActive": 0, "TCPFastOpenActiveFail": 0, "TCPFastOpenPassiveFail": 0}},
 	} {
 		t.Run("tcp_fastopen="+tt.sysctl, func(t *testing.T) {
+			checkNoLeaks(t)
 			resetRefusal(t)
 			arrivals := make(chan arrival, 8)
 			s := recordingServer(t, freshHost()+":0", arrivals)

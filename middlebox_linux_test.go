@@ -68,7 +68,7 @@ func (m *middlebox) counters(t testing.TB) tcpExt {
 // after that second and a round trip, the data reaches the server once, and the kernel
 // counts the failure.
 func TestMiddleboxDropsSYNData(t *testing.T) {
-	verifyNone(t)
+	checkNoLeaks(t)
 	const rtt = 20 * time.Millisecond
 	m := newMiddlebox(t, rtt)
 	before := m.counters(t)
@@ -99,7 +99,7 @@ func TestMiddleboxDropsSYNData(t *testing.T) {
 // to that server, each of which then waits for the initial timeout, so the dials that
 // follow such a failure must not fast-open to that server.
 func TestMiddleboxRemembered(t *testing.T) {
-	verifyNone(t)
+	checkNoLeaks(t)
 	m := newMiddlebox(t, 20*time.Millisecond)
 	c := send(t, m.dial, m.s.addr, "lost")
 	if f := fastOpenClientFail(t, c); f != tfoSynRetransmitted {

@@ -111,6 +111,7 @@ func TestOldKernel(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			checkNoLeaks(t)
 			log := filepath.Join(t.TempDir(), "strace")
 			args := append([]string{"-f", "-qq", "-o", log}, tt.strace...)
 			out, wall, cpu := runChild(t, s.addr, tt.mode, strace, args...)
