@@ -308,7 +308,7 @@ func retryable(err error) bool {
 		return true
 	}
 	var se *os.SyscallError
-	if errors.As(err, &se) && se.Syscall == "connect" {
+	if errors.As(err, &se) && (se.Syscall == "connect" || se.Syscall == "connectex") {
 		return unreachable(se.Err)
 	}
 	return errors.Is(err, errTimeout)
