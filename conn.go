@@ -150,12 +150,23 @@ func (c *Conn) Write(b []byte) (int, error) {
 		p := c.p
 		p.connect.Lock()
 		if c.state.Load() == statePending {
-			err := c.connect(b, false)
-			p.connect.Unlock()
-			if err != nil {
-				return 0, err
+			// The connect carries no more than a SYN and a new socket's send buffer
+			// hold, so that the dialer's time limit and the errors of a dial apply to
+			// the connect alone. The rest is written as by net, with its count and
+			// errors, before a concurrent Write may start.
+			first := b[:min(len(b), firstChunk)]
+			err := c.connect(first, false)
+			n := 0
+			if err == nil {
+				n = len(first)
+				if n < len(b) {
+					var m int
+					m, err = c.tc.Write(b[n:])
+					n += m
+				}
 			}
-			return len(b), nil
+			p.connect.Unlock()
+			return n, err
 		}
 		p.connect.Unlock()
 		if err := c.stateErr("write"); err != nil {
@@ -625,7 +636,9 @@ func (c *Conn) connectNow() error {
 	return c.stateErr("write")
 }
 
-// firstChunk is how much ReadFrom reads for the SYN of a conn that has not connected.
+// firstChunk is how much of the first bytes written the connect of a conn carries:
+// what a SYN holds, and no more than the send buffer of a new socket (tcp_wmem), so that
+// the connect ends with the handshake.
 const firstChunk = 4 << 10
 
 // ReadFrom implements the [io.ReaderFrom] ReadFrom method. On a conn that has not
