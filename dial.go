@@ -92,19 +92,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
-// DialTCP is like [net.Dialer.DialTCP] but returns a fast-opening [*Conn]. A zero laddr
-// leaves the local address to the system.
+// DialTCP is like [net.Dialer.DialTCP] but returns a fast-opening [*Conn]. As with net,
+// laddr replaces the Dialer's LocalAddr, and a zero laddr leaves the local address to
+// the system.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*Conn, error) {
 	dd := *d
-	var la, ra *net.TCPAddr
-	if laddr.IsValid() {
-		la = net.TCPAddrFromAddrPort(laddr)
-		dd.LocalAddr = la
-	}
-	if raddr.IsValid() {
-		ra = net.TCPAddrFromAddrPort(raddr)
-	}
-	return dd.dialTCP(ctx, network, la, ra)
+	la := net.TCPAddrFromAddrPort(laddr)
+	dd.LocalAddr = la
+	return dd.dialTCP(ctx, network, la, net.TCPAddrFromAddrPort(raddr))
 }
 
 func (d *Dialer) dialTCP(ctx context.Context, network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
@@ -116,7 +111,49 @@ func (d *Dialer) dialTCP(ctx context.Context, network string, laddr, raddr *net.
 	if raddr == nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: nil, Err: errMissingAddress}
 	}
+	if !addrsFit(network, laddr, raddr) {
+		// net refuses these addresses, or maps an IPv4 address into IPv6, where the
+		// same addresses as strings would be filtered out: let it report its own error.
+		tc, err := net.DialTCP(network, laddr, raddr)
+		if err != nil {
+			return nil, err
+		}
+		c := &Conn{tc: tc}
+		c.state.Store(stateConnected)
+		return c, nil
+	}
 	return d.dial(ctx, network, raddr.String())
+}
+
+// addrsFit reports whether addrs, given to a function of network that takes a
+// *net.TCPAddr, mean the same as strings: their ports are in range, and the families of
+// those with a specified IP agree with each other and with network.
+func addrsFit(network string, addrs ...*net.TCPAddr) bool {
+	var family string
+	switch network {
+	case "tcp4", "tcp6":
+		family = network
+	}
+	for _, a := range addrs {
+		if a == nil {
+			continue
+		}
+		if a.Port < 0 || a.Port > 0xffff {
+			return false
+		}
+		if a.IP == nil || a.IP.IsUnspecified() {
+			continue
+		}
+		f := "tcp6"
+		if a.IP.To4() != nil {
+			f = "tcp4"
+		}
+		if family != "" && f != family {
+			return false
+		}
+		family = f
+	}
+	return true
 }
 
 // opAddr returns a as a net.Addr, nil (not a typed nil) when a is nil.

@@ -46,6 +46,10 @@ func ListenTCP(network string, laddr *net.TCPAddr) (*net.TCPListener, error) {
 	if laddr == nil {
 		laddr = &net.TCPAddr{}
 	}
+	if !addrsFit(network, laddr) {
+		// As in DialTCP: net's error.
+		return net.ListenTCP(network, laddr)
+	}
 	var lc ListenConfig
 	ln, err := lc.Listen(context.Background(), network, laddr.String())
 	if err != nil {
