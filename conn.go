@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -274,6 +275,7 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 	}
 	p.mu.Unlock()
 
+	start := time.Now()
 	laddr, err := ds.connectFirst(tc, raddr, b, p)
 	if err != nil && retryable(err) && !p.pastCallerDeadline() {
 		// Try the server's other addresses, one at a time, with the same bytes. As
@@ -304,7 +306,29 @@ func (c *Conn) connect(b []byte, byRead bool) error {
 		p.laddr = laddr
 		p.mu.Unlock()
 	}
+	if err == nil && time.Since(start) >= minSYNTimeout {
+		c.noteSYNDataLoss()
+	}
 	return c.finishConnect(err, byRead)
+}
+
+// minSYNTimeout is the least time after which a SYN is retransmitted: TCP_RTO_MIN
+// (include/net/tcp.h). A connect that took less lost no SYN, and need not be asked.
+const minSYNTimeout = 200 * time.Millisecond
+
+// noteSYNDataLoss remembers the server if the data in the SYN of the conn's socket was
+// lost, so that later dials to it go without fast open.
+func (c *Conn) noteSYNDataLoss() {
+	p := c.p
+	p.mu.Lock()
+	tc, raddr := c.tc, p.raddr
+	p.mu.Unlock()
+	if raddr == nil || !synDataLost(tc) {
+		return
+	}
+	if ip, ok := netip.AddrFromSlice(raddr.IP); ok {
+		synDataLoss.add(ip)
+	}
 }
 
 // replace makes tc, made for raddr, the conn's socket, in place of one whose connect

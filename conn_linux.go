@@ -2,6 +2,7 @@ package tfo
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -154,6 +155,34 @@ func unreachable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// tfoSYNRetransmitted is TFO_SYN_RETRANSMITTED of tcpi_fastopen_client_fail
+// (include/uapi/linux/tcp.h, Linux 5.5): the SYN-ACK acknowledged no data after the SYN
+// was sent again, without it.
+const tfoSYNRetransmitted = 3
+
+// synDataLost reports whether tc's SYN carried data that was lost, and was sent again
+// without it. tcpi_fastopen_client_fail is the 2-bit field after the 1-bit
+// tcpi_delivery_rate_app_limited in the 8th byte of struct tcp_info; kernels older than
+// 5.5 leave that byte's bits zero.
+func synDataLost(tc *net.TCPConn) bool {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var head [8]byte
+	rc.Control(func(fd uintptr) {
+		v, err := unix.GetsockoptUint64(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil {
+			binary.NativeEndian.PutUint64(head[:], v)
+		}
+	})
+	fail := head[7] >> 1 & 3 // bit-fields are laid out from the low bit on little-endian machines
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		fail = head[7] >> 5 & 3
+	}
+	return fail == tfoSYNRetransmitted
 }
 
 // fastOpened reports whether the connection behind c was fast-opened, from

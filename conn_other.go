@@ -38,4 +38,6 @@ func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte, _ deadliner) (net.Addr
 
 func unreachable(error) bool { return false }
 
+func synDataLost(*net.TCPConn) bool { return false }
+
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }

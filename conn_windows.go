@@ -415,6 +415,9 @@ func unreachable(err error) bool {
 	return false
 }
 
+// synDataLost reports false: Windows does not say whether the data of a SYN was lost.
+func synDataLost(*net.TCPConn) bool { return false }
+
 // fastOpened returns an error matching errors.ErrUnsupported: Windows keeps no record
 // of fast open on a socket that it reports. TCP_INFO_v0 and TCP_INFO_v1 (SIO_TCP_INFO)
 // have no such field, and ConnectEx counts the bytes it sent whether or not the SYN

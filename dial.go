@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -218,10 +219,11 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 	}
 }
 
-// fastOpenControl enables fast open on a socket about to connect. A refusal does not
-// fail the dial: the socket connects without fast open.
-func fastOpenControl(_ context.Context, _, _ string, c syscall.RawConn) error {
-	if clientRefusal.allowed() {
+// fastOpenControl enables fast open on a socket about to connect to address, unless the
+// system refused it or SYNs with data to that server get lost. A refusal does not fail
+// the dial: the socket connects without fast open.
+func fastOpenControl(_ context.Context, _, address string, c syscall.RawConn) error {
+	if clientRefusal.allowed() && !synDataLoss.lost(address) {
 		c.Control(enableDialFastOpen)
 	}
 	return nil
@@ -265,6 +267,70 @@ func (r *refusal) refuse(err error) {
 	} else {
 		r.until.Store(time.Now().Add(refusalRetry).UnixNano())
 	}
+}
+
+// lossRetry is how long dials to a server go without fast open after a SYN that
+// carried data to it was lost.
+const lossRetry = 10 * time.Minute
+
+// maxLosses is how many servers synDataLoss remembers at most.
+const maxLosses = 1024
+
+// lossMemory remembers the servers to which SYNs carrying data get lost while SYNs
+// without data get through, as they do behind a middlebox that drops the former. The
+// kernel goes on putting data in the SYNs to such a server (it remembers the loss only
+// when the SYN-ACK carries no cookie: tcp_rcv_fastopen_synack in net/ipv4/tcp_input.c),
+// and each connection then waits for the SYN's retransmission timeout, a second.
+type lossMemory struct {
+	n     atomic.Int32 // len(until), read without mu
+	mu    sync.Mutex
+	until map[netip.Addr]time.Time // the end of each server's lossRetry
+}
+
+var synDataLoss lossMemory
+
+// add remembers that a SYN with data to ip was lost.
+func (m *lossMemory) add(ip netip.Addr) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.until == nil {
+		m.until = make(map[netip.Addr]time.Time)
+	}
+	if len(m.until) >= maxLosses {
+		for a, u := range m.until {
+			if !now.Before(u) {
+				delete(m.until, a)
+			}
+		}
+		if len(m.until) >= maxLosses {
+			return
+		}
+	}
+	m.until[ip.Unmap()] = now.Add(lossRetry)
+	m.n.Store(int32(len(m.until)))
+}
+
+// lost reports whether a SYN with data to address, an IP address and port, was lost less
+// than lossRetry ago.
+func (m *lossMemory) lost(address string) bool {
+	if m.n.Load() == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.until[ip]
+	if ok && !time.Now().Before(u) {
+		delete(m.until, ip)
+		m.n.Store(int32(len(m.until)))
+		return false
+	}
+	return ok
 }
 
 // dialState is what a deferred connect needs of the dial that deferred it.

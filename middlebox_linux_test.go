@@ -29,6 +29,7 @@ const initialRTO = time.Second
 func newMiddlebox(t *testing.T, rtt time.Duration) *middlebox {
 	t.Helper()
 	requireWire(t)
+	forgetSYNDataLoss(t)
 	link, err := delaylink.New(delaylink.Config{RTT: rtt, Drop: delaylink.SYNWithData})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,19 @@ func newMiddlebox(t *testing.T, rtt time.Duration) *middlebox {
 		t.Fatalf("the connection that fetched the cookie lost %d packets", s.Dropped)
 	}
 	return m
+}
+
+// forgetSYNDataLoss makes the client forget the servers to which it lost SYNs with
+// data, for the test and after it.
+func forgetSYNDataLoss(t testing.TB) {
+	forget := func() {
+		synDataLoss.mu.Lock()
+		defer synDataLoss.mu.Unlock()
+		synDataLoss.until = nil
+		synDataLoss.n.Store(0)
+	}
+	forget()
+	t.Cleanup(forget)
 }
 
 // counters returns the TcpExt counters of the near end (the client's).
