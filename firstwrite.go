@@ -15,6 +15,27 @@ import (
 // socket: dialSocket returns a *net.TCPConn around a socket that has not connected, and
 // sendFirst connects it. This file holds what their dialSocket shares.
 
+// dialFirst resolves address for a dial with d and makes the socket for the address it
+// dials first, with the platform's newSocket: the work of dialSocket on these
+// platforms. The socket has not connected.
+func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	ctx, cancel := dialContext(ctx, d)
+	defer cancel()
+	ra, err := resolveFirst(ctx, d, network, address)
+	if err != nil {
+		// As with net, an address that does not resolve is the error's only part.
+		return nil, nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, dialOpError(d, network, ra, err)
+	}
+	tc, err := newSocket(ctx, d, network, ra)
+	if err != nil {
+		return nil, nil, dialOpError(d, network, ra, err)
+	}
+	return tc, ra, nil
+}
+
 // resolveFirst resolves address for a dial with d, as net.Dialer does, and returns the
 // address it would dial first: the resolver's first one that d's LocalAddr can reach. An
 // empty host means the local system, which is dialed on its loopback address.
