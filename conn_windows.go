@@ -38,21 +38,7 @@ func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*n
 	if !fileConnWorks() {
 		return dialNet(ctx, d, network, address)
 	}
-	ctx, cancel := dialContext(ctx, d)
-	defer cancel()
-	ra, err := resolveFirst(ctx, d, network, address)
-	if err != nil {
-		// As with net, an address that does not resolve is the error's only part.
-		return nil, nil, &net.OpError{Op: "dial", Net: network, Err: err}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, dialOpError(d, network, ra, err)
-	}
-	tc, err := newSocket(ctx, d, network, ra)
-	if err != nil {
-		return nil, nil, dialOpError(d, network, ra, err)
-	}
-	return tc, ra, nil
+	return dialFirst(ctx, d, network, address)
 }
 
 // newSocket makes the socket of a dial to ra, runs d's ControlContext on it, binds it
