@@ -42,6 +42,17 @@ func TestDialDefersConnect(t *testing.T) {
 	}
 }
 
+// TestDialPortZero checks that a dial to port 0, which no connect reaches, fails at the
+// dial as net's does.
+func TestDialPortZero(t *testing.T) {
+	verifyNone(t)
+	c, err := Dial("tcp", "127.0.0.1:0")
+	_, nerr := net.Dial("tcp", "127.0.0.1:0")
+	if c != nil || err == nil || nerr == nil || err.Error() != nerr.Error() {
+		t.Errorf("Dial to port 0 = %v, %v; net.Dial's error: %v", c, err, nerr)
+	}
+}
+
 // TestFirstWriteAddrs checks the addresses of a conn whose socket connected at its
 // first Write: the local one is the one the server sees, and the one the Dialer's
 // LocalAddr binds.
