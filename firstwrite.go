@@ -19,6 +19,9 @@ import (
 // dials first, with the platform's newSocket: the work of dialSocket on these
 // platforms. The socket has not connected.
 func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	if address == "" {
+		return nil, nil, &net.OpError{Op: "dial", Net: network, Err: errMissingAddress}
+	}
 	ctx, cancel := dialContext(ctx, d)
 	defer cancel()
 	ra, err := resolveFirst(ctx, d, network, address)
