@@ -84,8 +84,8 @@ func TestFirstWriteAddrs(t *testing.T) {
 	}
 }
 
-// TestFirstWriteLarge checks that a first Write larger than the socket queues at once
-// arrives whole and in order: connectx or sendto queue its start, Write the rest.
+// TestFirstWriteLarge checks that a first Write far larger than what the connect
+// carries arrives whole and in order.
 func TestFirstWriteLarge(t *testing.T) {
 	verifyNone(t)
 	data := pattern(4 << 20)
