@@ -145,11 +145,11 @@ func TestRefusedAtFirstWrite(t *testing.T) {
 	if n != 0 {
 		t.Errorf("Write = %d with error %v", n, err)
 	}
-	checkDialError(t, err, syscall.ECONNREFUSED)
+	checkDialError(t, err, errConnRefused)
 	if _, nerr := net.Dial("tcp", addr); nerr == nil || err.Error() != nerr.Error() {
 		t.Errorf("error %q; net.Dial's: %q", err, nerr)
 	}
-	if _, err2 := c.Read(make([]byte, 1)); !errors.Is(err2, syscall.ECONNREFUSED) {
+	if _, err2 := c.Read(make([]byte, 1)); !errors.Is(err2, errConnRefused) {
 		t.Errorf("Read after the failed connect: %v", err2)
 	}
 	if err := c.Close(); err != nil {
@@ -162,7 +162,7 @@ func TestRefusedAtFirstRead(t *testing.T) {
 	requirePending(t)
 	c := dialPending(t, &Dialer{ReadWait: time.Millisecond}, closedPort(t))
 	_, err := c.Read(make([]byte, 1))
-	checkDialError(t, err, syscall.ECONNREFUSED)
+	checkDialError(t, err, errConnRefused)
 }
 
 // TestRefusedAtDial checks that without a cookie the refusal shows at Dial, as with net.
@@ -176,7 +176,7 @@ func TestRefusedAtDial(t *testing.T) {
 		if c != nil {
 			t.Fatalf("Dial returned a conn with error %v", err)
 		}
-		checkDialError(t, err, syscall.ECONNREFUSED)
+		checkDialError(t, err, errConnRefused)
 	}
 }
 
@@ -331,7 +331,7 @@ func TestKernelWithoutOption(t *testing.T) {
 	var calls int
 	setDialFastOpen = func(uintptr) error {
 		calls++
-		return os.NewSyscallError("setsockopt", syscall.ENOPROTOOPT)
+		return os.NewSyscallError("setsockopt", errNoProtoOpt)
 	}
 	t.Cleanup(func() { setDialFastOpen = dialFastOpen })
 	s := newServer(t, answer)
@@ -365,7 +365,7 @@ func resetRefusal(t testing.TB) {
 func TestListenerOptionRefused(t *testing.T) {
 	verifyNone(t)
 	setListenFastOpen = func(syscall.RawConn, int) error {
-		return os.NewSyscallError("setsockopt", syscall.ENOPROTOOPT)
+		return os.NewSyscallError("setsockopt", errNoProtoOpt)
 	}
 	t.Cleanup(func() { setListenFastOpen = listenFastOpen })
 	before := listenRefusals.Load()
