@@ -22,6 +22,15 @@
 // as net/http start reading before they write; then it connects without data, so that
 // protocols in which the server speaks first still work.
 //
+// # Platforms
+//
+// On Linux a dial sets TCP_FASTOPEN_CONNECT, and the connect is deferred only when a
+// cookie is cached for the server. On macOS and iOS the first Write connects with
+// connectx(2), on FreeBSD with sendto(2), and on Windows with ConnectEx carrying its
+// bytes; nothing there tells whether a cookie is cached, so every dial defers its
+// connect to the first Write. On other systems every dial connects at once, as with
+// package net, and listeners are plain.
+//
 // # Replayed data
 //
 // Data carried in a SYN can be delivered to the server application twice: a SYN can be
