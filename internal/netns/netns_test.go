@@ -3,6 +3,7 @@ package netns
 import (
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 // TestInside checks the namespace Enter made: lo up, fast open on, counters readable.
 func TestInside(t *testing.T) {
 	if !Inside() {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") == "true" && runtime.GOOS == "linux" {
 			t.Fatal("CI=true: the tests must run as root on Linux")
 		}
 		t.Skip("needs root on Linux")
