@@ -122,6 +122,21 @@ func (c *Conn) sock() *net.TCPConn {
 	return c.tc
 }
 
+// addrErr returns err, an error of tc after the connect, with the conn's addresses
+// where tc does not know them: where the socket connected at its first write, net
+// learnt neither address when it wrapped the socket (see pending.laddr).
+func (c *Conn) addrErr(err error) error {
+	if err == nil || c.p == nil || c.p.laddr == nil {
+		return err
+	}
+	if oe, ok := err.(*net.OpError); ok {
+		e := *oe
+		e.Source, e.Addr = c.p.laddr, c.p.raddr
+		return &e
+	}
+	return err
+}
+
 // opError returns a *net.OpError for op on a conn that was pending.
 func (c *Conn) opError(op string, err error) error {
 	c.p.mu.Lock()
@@ -143,7 +158,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return c.tc.Read(b)
+	n, err := c.tc.Read(b)
+	if err != nil {
+		err = c.addrErr(err)
+	}
+	return n, err
 }
 
 // Write implements the [net.Conn] Write method. The first Write on a conn whose connect
@@ -172,6 +191,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 				if n < len(b) {
 					var m int
 					m, err = c.tc.Write(b[n:])
+					err = c.addrErr(err)
 					n += m
 				}
 			}
@@ -183,7 +203,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return c.tc.Write(b)
+	n, err := c.tc.Write(b)
+	if err != nil {
+		err = c.addrErr(err)
+	}
+	return n, err
 }
 
 // stateErr returns the error for an operation on a conn that will not connect.
@@ -461,14 +485,14 @@ func (c *Conn) Close() error {
 		return syscall.EINVAL
 	}
 	if c.connected() {
-		return c.tc.Close()
+		return c.addrErr(c.tc.Close())
 	}
 	p := c.p
 	p.mu.Lock()
 	switch c.state.Load() {
 	case stateConnected:
 		p.mu.Unlock()
-		return c.tc.Close()
+		return c.addrErr(c.tc.Close())
 	case stateClosed:
 		p.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
@@ -640,7 +664,7 @@ func (c *Conn) CloseRead() error {
 	if err := c.connectNow(); err != nil {
 		return err
 	}
-	return c.tc.CloseRead()
+	return c.addrErr(c.tc.CloseRead())
 }
 
 // CloseWrite is like [net.TCPConn.CloseWrite]. On a conn that has not connected yet, it
@@ -649,7 +673,7 @@ func (c *Conn) CloseWrite() error {
 	if err := c.connectNow(); err != nil {
 		return err
 	}
-	return c.tc.CloseWrite()
+	return c.addrErr(c.tc.CloseWrite())
 }
 
 // connectNow completes a deferred connect without data.
@@ -702,7 +726,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		}
 	}
 	m, err := c.tc.ReadFrom(r)
-	return n + m, err
+	return n + m, c.addrErr(err)
 }
 
 // WriteTo implements the [io.WriterTo] WriteTo method. On a conn that has not connected
@@ -716,7 +740,8 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 			return 0, err
 		}
 	}
-	return c.tc.WriteTo(w)
+	n, err := c.tc.WriteTo(w)
+	return n, c.addrErr(err)
 }
 
 // SyscallConn is like [net.TCPConn.SyscallConn]. Before the connect it reaches the
