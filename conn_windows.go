@@ -42,16 +42,9 @@ func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*n
 }
 
 // newSocket makes the socket of a dial to ra, runs d's ControlContext on it, binds it
-// to d's LocalAddr or to the wildcard address (ConnectEx takes only a bound socket), and
+// to la, d's LocalAddr, or to the wildcard address (ConnectEx takes only a bound socket), and
 // wraps it in a *net.TCPConn.
-func newSocket(ctx context.Context, d *net.Dialer, network string, ra *net.TCPAddr) (*net.TCPConn, error) {
-	var la *net.TCPAddr
-	if d.LocalAddr != nil {
-		var ok bool
-		if la, ok = d.LocalAddr.(*net.TCPAddr); !ok {
-			return nil, &net.AddrError{Err: "mismatched local address type", Addr: d.LocalAddr.String()}
-		}
-	}
+func newSocket(ctx context.Context, d *net.Dialer, network string, la, ra *net.TCPAddr) (*net.TCPConn, error) {
 	if la == nil {
 		la = &net.TCPAddr{}
 	}

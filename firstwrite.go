@@ -32,7 +32,14 @@ func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*ne
 	if err := ctx.Err(); err != nil {
 		return nil, nil, dialOpError(d, network, ra, err)
 	}
-	tc, err := newSocket(ctx, d, network, ra)
+	var la *net.TCPAddr
+	if d.LocalAddr != nil {
+		var ok bool
+		if la, ok = d.LocalAddr.(*net.TCPAddr); !ok {
+			return nil, nil, dialOpError(d, network, ra, &net.AddrError{Err: "mismatched local address type", Addr: d.LocalAddr.String()})
+		}
+	}
+	tc, err := newSocket(ctx, d, network, la, ra)
 	if err != nil {
 		return nil, nil, dialOpError(d, network, ra, err)
 	}

@@ -34,15 +34,8 @@ func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*n
 }
 
 // newSocket makes the socket of a dial to ra, runs d's ControlContext on it, binds it
-// to d's LocalAddr, and wraps it in a *net.TCPConn.
-func newSocket(ctx context.Context, d *net.Dialer, network string, ra *net.TCPAddr) (*net.TCPConn, error) {
-	var la *net.TCPAddr
-	if d.LocalAddr != nil {
-		var ok bool
-		if la, ok = d.LocalAddr.(*net.TCPAddr); !ok {
-			return nil, &net.AddrError{Err: "mismatched local address type", Addr: d.LocalAddr.String()}
-		}
-	}
+// to la, d's LocalAddr, if not nil, and wraps it in a *net.TCPConn.
+func newSocket(ctx context.Context, d *net.Dialer, network string, la, ra *net.TCPAddr) (*net.TCPConn, error) {
 	fam := family(ra)
 	// The socket is made blocking: net.FileConn makes it non-blocking, and until then
 	// os.NewFile has no poller registration to make for it.
