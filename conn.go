@@ -236,12 +236,8 @@ func (c *Conn) awaitConnect() error {
 	}
 	wait := time.NewTimer(p.dial.readWait())
 	defer wait.Stop()
-	var deadline *time.Timer
-	defer func() {
-		if deadline != nil {
-			deadline.Stop()
-		}
-	}()
+	var deadline deadlineTimer
+	defer deadline.stop()
 	for {
 		p.mu.Lock()
 		if c.state.Load() != statePending {
@@ -258,18 +254,9 @@ func (c *Conn) awaitConnect() error {
 		changed, done := p.dlChanged, p.done
 		p.mu.Unlock()
 
-		var expired <-chan time.Time
-		if !rdl.IsZero() {
-			d := time.Until(rdl)
-			if d <= 0 {
-				return c.opError("read", os.ErrDeadlineExceeded)
-			}
-			if deadline == nil {
-				deadline = time.NewTimer(d)
-			} else {
-				deadline.Reset(d)
-			}
-			expired = deadline.C
+		expired, passed := deadline.at(rdl)
+		if passed {
+			return c.opError("read", os.ErrDeadlineExceeded)
 		}
 		select {
 		case <-done:
@@ -288,6 +275,34 @@ func (c *Conn) awaitConnect() error {
 				return err
 			}
 		}
+	}
+}
+
+// deadlineTimer fires at a deadline that may change, with one timer however often it
+// changes.
+type deadlineTimer struct{ t *time.Timer }
+
+// at returns a channel that receives at dl, nil for a zero dl, or reports that dl has
+// passed already.
+func (d *deadlineTimer) at(dl time.Time) (fires <-chan time.Time, passed bool) {
+	if dl.IsZero() {
+		return nil, false
+	}
+	wait := time.Until(dl)
+	if wait <= 0 {
+		return nil, true
+	}
+	if d.t == nil {
+		d.t = time.NewTimer(wait)
+	} else {
+		d.t.Reset(wait)
+	}
+	return d.t.C, false
+}
+
+func (d *deadlineTimer) stop() {
+	if d.t != nil {
+		d.t.Stop()
 	}
 }
 

@@ -128,18 +128,6 @@ var fileConnWorks = sync.OnceValue(func() bool {
 	return true
 })
 
-// ctrlNetwork returns the network that package net passes to a Dialer's Control: the
-// one named by the socket's address family.
-func ctrlNetwork(network string, ip4 bool) string {
-	switch {
-	case network == "tcp4" || network == "tcp6":
-		return network
-	case ip4:
-		return "tcp4"
-	}
-	return "tcp6"
-}
-
 // sockaddr returns a as a socket address of the IPv4 family, or else of the IPv6 one.
 // A nil IP is the wildcard address.
 func sockaddr(a *net.TCPAddr, ip4 bool) (windows.Sockaddr, error) {
@@ -318,27 +306,14 @@ func waitConnect(rc syscall.RawConn, ev windows.Handle, o *windows.Overlapped, d
 		windows.WaitForSingleObject(ev, windows.INFINITE)
 		close(done)
 	}()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	var timer deadlineTimer
+	defer timer.stop()
 wait:
 	for {
 		deadline, changed := dl.watchDeadline()
-		var expired <-chan time.Time
-		if !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				break
-			}
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
-			}
-			expired = timer.C
+		expired, passed := timer.at(deadline)
+		if passed {
+			break
 		}
 		select {
 		case <-done:

@@ -90,6 +90,19 @@ func resolveFirst(ctx context.Context, d *net.Dialer, network, address string) (
 	return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
 }
 
+// ctrlNetwork returns the network that package net passes to a Dialer's Control for a
+// socket of the IPv4 family, if ip4, or else of the IPv6 one: the network named by the
+// family.
+func ctrlNetwork(network string, ip4 bool) string {
+	switch {
+	case network == "tcp4" || network == "tcp6":
+		return network
+	case ip4:
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
 // dialContext returns ctx bounded as net.Dialer bounds a dial: by d's Timeout and
 // Deadline.
 func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.CancelFunc) {

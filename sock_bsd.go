@@ -44,7 +44,7 @@ func newSocket(ctx context.Context, d *net.Dialer, network string, la, ra *net.T
 		return nil, err
 	}
 	if d.ControlContext != nil {
-		if err := d.ControlContext(ctx, ctrlNetwork(network, fam), ra.String(), rawSocket(fd)); err != nil {
+		if err := d.ControlContext(ctx, ctrlNetwork(network, fam == unix.AF_INET), ra.String(), rawSocket(fd)); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
@@ -73,19 +73,6 @@ func newSocket(ctx context.Context, d *net.Dialer, network string, la, ra *net.T
 	// As with net.Dialer, a keep-alive that cannot be set does not fail the dial.
 	setKeepAlive(tc, d)
 	return tc, nil
-}
-
-// ctrlNetwork returns the network that package net passes to a Dialer's Control for a
-// socket of family: the network named by the family.
-func ctrlNetwork(network string, family int) string {
-	switch network {
-	case "tcp4", "tcp6":
-		return network
-	}
-	if family == unix.AF_INET {
-		return "tcp4"
-	}
-	return "tcp6"
 }
 
 // listenFastOpen enables fast open on a listener. darwin and FreeBSD take only on or
