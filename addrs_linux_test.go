@@ -58,8 +58,9 @@ func TestErrorsAfterFirstWriteConnect(t *testing.T) {
 		t.Fatalf("net.FileConn learnt the remote address %v of a socket it wrapped unconnected", tc.RemoteAddr())
 	}
 
-	c := newPendingConn(tc, ra, &dialState{network: "tcp"})
-	c.p.laddr = la
+	pc := newPendingConn(&Dialer{}, "tcp")
+	pc.c.tc, pc.p.raddr, pc.p.laddr = tc, ra, la
+	c := &pc.c
 	c.state.Store(stateConnected)
 	defer c.Close()
 	if got := c.LocalAddr().String(); got != la.String() {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,62 +87,128 @@ func tcpState(fd int) byte {
 	return state
 }
 
-// sendFirst writes b on a socket dialed with TCP_FASTOPEN_CONNECT. If its connect was
-// deferred, the first write(2) sends the SYN carrying as much of b as fits, or with an
-// empty b a SYN without data (tcp_sendmsg_fastopen in net/ipv4/tcp.c). sendFirst
-// returns once b is written and the handshake has completed. A failed connect returns
-// an *os.SyscallError for "connect", as net does. tc knows its addresses, so the
-// returned local address is nil. The connect waits through tc's poller, so tc's write
-// deadline bounds it.
-func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte, _ deadliner) (net.Addr, error) {
-	return nil, writeFirst(tc, b)
-}
-
-func writeFirst(tc *net.TCPConn, b []byte) error {
-	// For a b larger than the SYN carries, Write waits for the handshake and writes the
-	// rest.
-	n, err := tc.Write(b)
-	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		return connectError(err)
-	}
-	// Writing the rest of b, or nothing, tells how the handshake went: EAGAIN while it
-	// goes on, then the error that ended it, if any (sk_stream_wait_connect). Over
-	// loopback it is over already.
-	if _, err = tc.Write(b[n:]); !errors.Is(err, unix.EAGAIN) {
-		return connectError(err)
-	}
+// tryFirst writes b, the first bytes of tc, whose socket dialSocket made, without
+// waiting. If the connect was deferred, the write sends the SYN carrying as much of b as
+// it holds (tcp_sendmsg_fastopen in net/ipv4/tcp.c), or with an empty b a SYN without
+// data; over loopback the handshake is over when it returns. tryFirst returns how many
+// bytes of b the socket took, and whether the connect is over: then err says how it went,
+// as sendFirst's. A socket that connected during the dial just writes b.
+func tryFirst(tc *net.TCPConn, b []byte) (n int, done bool, err error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return err
+		return 0, true, err
 	}
-	if err := rc.Write(handshakeOver); err != nil {
-		return err
+	if cerr := rc.Control(func(fd uintptr) { n, done, err = firstWrite(int(fd), b) }); cerr != nil {
+		return 0, true, cerr
 	}
-	_, err = tc.Write(b[n:])
-	return connectError(err)
+	return n, done, err
 }
+
+// firstWrite is tryFirst's work on socket fd.
+func firstWrite(fd int, b []byte) (n int, done bool, err error) {
+	n, werr := unix.Write(fd, b)
+	n = max(n, 0)
+	switch werr {
+	case nil, unix.EINPROGRESS, unix.EAGAIN:
+		// EINPROGRESS: the SYN left without data; EAGAIN: no room in the socket yet.
+	case unix.EOPNOTSUPP:
+		// net.ipv4.tcp_fastopen lost its client bit since the dial: nothing was sent.
+		return 0, true, errFastOpenRefused
+	}
+	state := tcpState(fd)
+	switch {
+	case state == tcpSynSent && (werr == nil || werr == unix.EINPROGRESS || werr == unix.EAGAIN):
+		return n, false, nil
+	case state == tcpSynSent:
+		// The write failed before the SYN left.
+		return 0, true, os.NewSyscallError("connect", werr)
+	case state != tcpClose:
+		return n, true, nil
+	}
+	return n, true, outcome(fd, werr)
+}
+
+// outcome returns the error of a connect on socket fd that is over and closed: nil if
+// the handshake had completed (the server acknowledged the SYN: tcpi_bytes_acked counts
+// it), so that what ended the conn is the stream's to report, or else the connect's
+// error, from SO_ERROR or from werr, the error of the write that consumed it.
+func outcome(fd int, werr error) error {
+	if info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil && info.Bytes_acked > 0 {
+		if werr == unix.ECONNRESET || werr == unix.EPIPE {
+			// The write found the stream's error, and took it from the socket.
+			return os.NewSyscallError("write", werr)
+		}
+		return nil
+	}
+	errno := unix.ECONNABORTED
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+		errno = unix.Errno(v)
+	} else if e, ok := werr.(unix.Errno); ok && e != unix.EAGAIN && e != unix.EINPROGRESS {
+		errno = e
+	}
+	return os.NewSyscallError("connect", errno)
+}
+
+// sendFirst writes b, the first bytes of tc, whose socket dialSocket made, as tryFirst
+// does, then waits for the handshake through tc's poller, until ctx ends. It returns how
+// many bytes of b the socket took; the caller writes the rest. A connect that failed
+// returns an *os.SyscallError for "connect", as net does; an error of the stream, once
+// the handshake has completed, one for "write". tc knows its addresses, so the local
+// address is nil.
+func sendFirst(ctx context.Context, tc *net.TCPConn, _ *net.TCPAddr, b []byte) (int, net.Addr, error) {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, nil, err
+	}
+	var (
+		n    int
+		done bool
+	)
+	if cerr := rc.Control(func(fd uintptr) {
+		switch tcpState(int(fd)) {
+		case tcpSynSent:
+			n, done, err = firstWrite(int(fd), b)
+		case tcpClose:
+			done, err = true, outcome(int(fd), nil)
+		default:
+			done = true // connected during the dial
+		}
+	}); cerr != nil {
+		return 0, nil, cerr
+	}
+	if done {
+		return n, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		tc.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { tc.SetWriteDeadline(aLongTimeAgo) })
+	werr := rc.Write(handshakeOver)
+	if !stop() {
+		return 0, nil, ctx.Err()
+	}
+	tc.SetWriteDeadline(time.Time{})
+	if werr != nil {
+		return 0, nil, werr
+	}
+	if cerr := rc.Control(func(fd uintptr) {
+		err = nil
+		if tcpState(int(fd)) == tcpClose {
+			err = outcome(int(fd), nil)
+		}
+	}); cerr != nil {
+		return 0, nil, cerr
+	}
+	return n, nil, err
+}
+
+// aLongTimeAgo is a deadline that has passed, to end a wait at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // handshakeOver reports whether the socket has left SYN_SENT. It is a function of its
 // own so that waiting allocates nothing.
 func handshakeOver(fd uintptr) bool {
 	return tcpState(int(fd)) != tcpSynSent
-}
-
-// connectError turns the error of a write during the connect into that of the connect.
-func connectError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err // a deadline, or Close
-	}
-	if errno == unix.EOPNOTSUPP {
-		// net.ipv4.tcp_fastopen lost its client bit after the dial: nothing was sent.
-		clientRefusal.refuse(os.NewSyscallError("write", errno))
-		return errFastOpenRefused
-	}
-	return os.NewSyscallError("connect", errno)
 }
 
 // unreachable reports whether a connect that failed with err took no connection at the

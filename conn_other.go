@@ -30,10 +30,12 @@ func refusedForGood(error) bool { return true }
 
 func deferred(*net.TCPConn) bool { return false }
 
-// sendFirst writes b on a conn that connected during the dial.
-func sendFirst(tc *net.TCPConn, _ *net.TCPAddr, b []byte, _ deadliner) (net.Addr, error) {
-	_, err := tc.Write(b)
-	return nil, err
+// tryFirst finds the conn connected: it connected during the dial.
+func tryFirst(*net.TCPConn, []byte) (n int, done bool, err error) { return 0, true, nil }
+
+// sendFirst finds the conn connected, as tryFirst does.
+func sendFirst(context.Context, *net.TCPConn, *net.TCPAddr, []byte) (int, net.Addr, error) {
+	return 0, nil, nil
 }
 
 func unreachable(error) bool { return false }

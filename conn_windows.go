@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -193,41 +192,36 @@ func deferred(tc *net.TCPConn) bool {
 	return tc.RemoteAddr() == nil
 }
 
+// tryFirst leaves the connect to sendFirst: ConnectEx is waited for where it started.
+// A socket that connected during the dial, where sockets cannot be wrapped, needs no
+// connect.
+func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, err error) {
+	return 0, !deferred(tc), nil
+}
+
 // sendFirst connects tc's socket, made by dialSocket, to raddr with b as its first
-// bytes, and returns once b is written and the handshake has completed, with the local
-// address, which tc does not know. With an empty b the socket connects without data.
-// The connect ends at dl's deadline, or when tc is closed. A failed connect returns an
-// *os.SyscallError for "connectex", as net does. A conn that connected during the dial,
-// because sockets cannot be wrapped here, only writes b.
-func sendFirst(tc *net.TCPConn, raddr *net.TCPAddr, b []byte, dl deadliner) (net.Addr, error) {
+// bytes, and returns once the handshake has completed, with how many bytes of b it sent
+// (the caller writes the rest) and the local address, which tc does not know. With an
+// empty b the socket connects without data. The connect ends when ctx ends, or when tc
+// is closed. A failed connect returns an *os.SyscallError for "connectex", as net does.
+func sendFirst(ctx context.Context, tc *net.TCPConn, raddr *net.TCPAddr, b []byte) (int, net.Addr, error) {
 	if !deferred(tc) {
-		_, err := tc.Write(b)
-		return nil, err
+		return 0, nil, nil
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	n, laddr, err := connectEx(rc, raddr, b, dl)
-	if err != nil {
-		return nil, err
-	}
-	if n < len(b) {
-		if _, err := tc.Write(b[n:]); err != nil {
-			return nil, err
-		}
-	}
-	return laddr, nil
+	return connectEx(ctx, rc, raddr, b)
 }
 
 // connectEx connects the socket behind rc, bound and not connected, to ra with
 // ConnectEx, which sends b once the SYN has left: in it, where fast open allows. It
-// returns how many bytes of b were sent and the local address. A deadline from dl that
-// passes cancels the connect with os.ErrDeadlineExceeded; a socket closed meanwhile
-// ends it with net.ErrClosed.
-func connectEx(rc syscall.RawConn, ra *net.TCPAddr, b []byte, dl deadliner) (int, net.Addr, error) {
-	if deadline, _ := dl.watchDeadline(); !deadline.IsZero() && !time.Now().Before(deadline) {
-		return 0, nil, os.ErrDeadlineExceeded
+// returns how many bytes of b were sent and the local address. The end of ctx cancels
+// the connect, with ctx's error; a socket closed meanwhile ends it with net.ErrClosed.
+func connectEx(ctx context.Context, rc syscall.RawConn, ra *net.TCPAddr, b []byte) (int, net.Addr, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
 	}
 	sa, err := sockaddr(ra, ra.IP.To4() != nil)
 	if err != nil {
@@ -262,7 +256,7 @@ func connectEx(rc syscall.RawConn, ra *net.TCPAddr, b []byte, dl deadliner) (int
 	if serr != nil && serr != windows.ERROR_IO_PENDING {
 		return 0, nil, os.NewSyscallError("connectex", serr)
 	}
-	timedOut := serr != nil && waitConnect(rc, ev, o, dl)
+	canceled := serr != nil && waitConnect(ctx, rc, ev, o)
 
 	var (
 		n     uint32
@@ -285,8 +279,8 @@ func connectEx(rc syscall.RawConn, ra *net.TCPAddr, b []byte, dl deadliner) (int
 		return 0, nil, net.ErrClosed
 	}
 	switch {
-	case serr == windows.ERROR_OPERATION_ABORTED && timedOut:
-		return 0, nil, os.ErrDeadlineExceeded
+	case serr == windows.ERROR_OPERATION_ABORTED && canceled:
+		return 0, nil, ctx.Err()
 	case serr != nil:
 		if _, ok := serr.(syscall.Errno); ok {
 			serr = os.NewSyscallError("connectex", serr)
@@ -297,31 +291,19 @@ func connectEx(rc syscall.RawConn, ra *net.TCPAddr, b []byte, dl deadliner) (int
 }
 
 // waitConnect waits for the connect started with o, whose completion sets ev, and
-// cancels it when dl's deadline passes. It reports whether it canceled the connect.
-// Closing the socket cancels the connect as well (closesocket, Remarks). A goroutine
-// waits for ev, which holds a thread for as long as the connect lasts.
-func waitConnect(rc syscall.RawConn, ev windows.Handle, o *windows.Overlapped, dl deadliner) bool {
+// cancels it when ctx ends. It reports whether it canceled the connect. Closing the
+// socket cancels the connect as well (closesocket, Remarks). A goroutine waits for ev,
+// which holds a thread for as long as the connect lasts.
+func waitConnect(ctx context.Context, rc syscall.RawConn, ev windows.Handle, o *windows.Overlapped) bool {
 	done := make(chan struct{})
 	go func() {
 		windows.WaitForSingleObject(ev, windows.INFINITE)
 		close(done)
 	}()
-	var timer deadlineTimer
-	defer timer.stop()
-wait:
-	for {
-		deadline, changed := dl.watchDeadline()
-		expired, passed := timer.at(deadline)
-		if passed {
-			break
-		}
-		select {
-		case <-done:
-			return false
-		case <-changed:
-		case <-expired:
-			break wait
-		}
+	select {
+	case <-done:
+		return false
+	case <-ctx.Done():
 	}
 	// If the socket is closed meanwhile, Control fails and the close cancels the
 	// connect.

@@ -3,12 +3,9 @@ package tfo
 import (
 	"context"
 	"errors"
-	"math"
 	"net"
 	"net/netip"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,20 +17,27 @@ const DefaultReadWait = 200 * time.Millisecond
 // A Dialer is like [net.Dialer] but fast-opens TCP connections. Every field of the
 // embedded net.Dialer keeps its meaning; the zero value is ready to use.
 //
-// When a fast open cookie is cached for the first address of the server, the connect is
-// deferred to the first Write (see the package documentation), and:
-//   - Timeout and Deadline bound that connect, measured from its start; the context
-//     given to DialContext bounds only the DialContext call.
-//   - If the address refuses or cannot be reached, the other addresses of the host are
-//     resolved again with Resolver and tried one after another, each with the same first
-//     bytes. Unlike net.Dialer, the Dialer does not race the other address family after
-//     FallbackDelay: a server hands the data of a SYN to its application as soon as the
-//     SYN arrives, so racing a slow first address against another would deliver the
-//     bytes to both. Set Timeout to bound how long a silent address may hold the dial.
-//     Without a cookie the connect happens during the dial, exactly as with net.Dialer,
-//     racing included.
-//   - Control and ControlContext run before the socket connects, once per address tried,
-//     after the option that enables fast open has been set.
+// When a fast open cookie is cached for the address a dial reaches first, the connect
+// is deferred to the first Write (see the package documentation), and it keeps the
+// contract of net.Dialer:
+//   - Timeout, Deadline and the deadline of the context given to DialContext bound the
+//     deferred connect too: it gets the time the dial had left when it returned,
+//     counted from the start of the connect, so that a conn whose dial returned in time
+//     never fails only because its first Write came late. Once DialContext has
+//     returned, the end of its context does not affect the conn.
+//   - That time is shared among the host's addresses as net.Dialer shares it: if the
+//     address refuses, cannot be reached or does not answer within its share, the next
+//     is tried, with the same first bytes.
+//   - With addresses of both families, as net.Dialer does (RFC 8305), a first address
+//     that has not completed its handshake after FallbackDelay (300 ms when zero, none
+//     when negative) is raced by the addresses of the other family; the first handshake
+//     wins and the other socket is aborted. The racing connect carries no data in its
+//     SYN: the bytes follow its handshake, so that a first address whose SYN was only
+//     slow, and which wins after all, delivers them alone. If the other family wins, a
+//     slow first address may still have delivered the bytes of its SYN (see Replayed
+//     data in the package documentation).
+//   - Control and ControlContext run on every socket, once per address tried, after
+//     the option that enables fast open has been set.
 //   - With MultipathTCP enabled, the Dialer dials exactly as net.Dialer does.
 //
 // Networks other than "tcp", "tcp4" and "tcp6" are passed to net.Dialer unchanged.
@@ -46,7 +50,9 @@ type Dialer struct {
 
 	// ReadWait is how long a Read on a conn that has not connected yet waits for a first
 	// Write before it connects without data. Zero means DefaultReadWait; a negative value
-	// makes such a Read connect at once.
+	// makes such a Read connect at once. It is one wait per conn, however many Reads
+	// share it, and none for a server known to speak first: one that sent data before
+	// the client wrote on an earlier conn (remembered for an hour, by address and port).
 	ReadWait time.Duration
 }
 
@@ -79,7 +85,7 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 
 // DialContext is like [net.Dialer.DialContext]. For TCP networks the conn is a [*Conn].
 // Once DialContext has returned, the end of ctx does not affect the conn, even before a
-// deferred connect.
+// deferred connect; the time its deadline had left bounds that connect.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -119,9 +125,7 @@ func (d *Dialer) dialTCP(ctx context.Context, network string, laddr, raddr *net.
 		if err != nil {
 			return nil, err
 		}
-		c := &Conn{tc: tc}
-		c.state.Store(stateConnected)
-		return c, nil
+		return connectedConn(tc), nil
 	}
 	return d.dial(ctx, network, raddr.String())
 }
@@ -165,6 +169,8 @@ func opAddr(a *net.TCPAddr) net.Addr {
 	return a
 }
 
+var errMissingAddress = errors.New("missing address")
+
 func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
 	if ctx == nil {
 		panic("nil context")
@@ -174,20 +180,363 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 		if err != nil {
 			return nil, err
 		}
-		c := &Conn{tc: nc.(*net.TCPConn)}
-		c.state.Store(stateConnected)
-		return c, nil
+		return connectedConn(nc.(*net.TCPConn)), nil
 	}
-	ds := dialState{d: d.Dialer, network: network, address: address, wait: d.ReadWait}
-	ds.d.ControlContext = d.control()
-	ds.d.Control = nil
-	tc, ra, err := dialSocket(ctx, &ds.d, network, address)
+	ctx, cancel := dialContext(ctx, &d.Dialer)
+	defer cancel()
+	pc := newPendingConn(d, network)
+	tc, ra, err := pc.p.plan.dialFirst(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	// Whether the connect was deferred matters only to a Read before the first Write,
-	// which asks the socket.
-	return newPendingConn(tc, ra, &ds), nil
+	if dl, ok := ctx.Deadline(); ok {
+		// What the dial had left, for a connect deferred to the first write. A dial that
+		// returns has some left: net's would have failed otherwise.
+		pc.p.plan.budget = max(time.Until(dl), time.Millisecond)
+	}
+	pc.c.tc, pc.p.raddr = tc, ra
+	return &pc.c, nil
+}
+
+// connectedConn returns a Conn around tc, which connected during the dial without
+// fast open.
+func connectedConn(tc *net.TCPConn) *Conn {
+	c := &Conn{tc: tc}
+	c.state.Store(stateConnected)
+	return c
+}
+
+// dialContext returns ctx bounded as net.Dialer bounds a dial: by d's Timeout and
+// Deadline, and ended by d's Cancel.
+func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.CancelFunc) {
+	var dl time.Time
+	if d.Timeout != 0 { // including negative, as with net
+		dl = time.Now().Add(d.Timeout)
+	}
+	dl = earliest(dl, d.Deadline)
+	cancel := func() {}
+	if cur, ok := ctx.Deadline(); !dl.IsZero() && (!ok || dl.Before(cur)) {
+		ctx, cancel = context.WithDeadline(ctx, dl)
+	}
+	if d.Cancel != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-d.Cancel:
+				stop()
+			case <-ctx.Done():
+			}
+		}()
+		prev := cancel
+		cancel = func() { stop(); prev() }
+	}
+	return ctx, cancel
+}
+
+// A dialPlan is what a connect deferred to the first write needs of the dial that
+// deferred it.
+type dialPlan struct {
+	d             net.Dialer // the caller's, with the fast open control; no Timeout, Deadline or Cancel
+	network       string
+	addrs         []*net.TCPAddr // the host's addresses, in the order the dial tries them, when more than one
+	fellBack      bool           // the dial reached an address of the other family than the first
+	budget        time.Duration  // the time the dial had left when it returned; zero: no limit
+	readWait      time.Duration
+	fallbackDelay time.Duration // negative: no racing
+}
+
+func (pl *dialPlan) init(d *Dialer, network string) {
+	pl.d = d.Dialer
+	pl.d.Timeout, pl.d.Deadline, pl.d.Cancel = 0, time.Time{}, nil
+	pl.d.ControlContext = d.control()
+	pl.d.Control = nil
+	pl.network = network
+	pl.readWait = d.ReadWait
+	if pl.readWait == 0 {
+		pl.readWait = DefaultReadWait
+	}
+	pl.fallbackDelay = d.FallbackDelay
+	if pl.fallbackDelay == 0 {
+		pl.fallbackDelay = 300 * time.Millisecond // as net.Dialer
+	}
+}
+
+// dialFirst dials address for the plan: it resolves the address, as net.Dialer does,
+// and returns the socket of the first address that connects, or whose connect is
+// deferred to the first write, with that address. A host with several addresses is
+// dialed as net.Dialer dials it, one address after another within its share of ctx's
+// deadline, and racing the other family after the fallback delay.
+func (pl *dialPlan) dialFirst(ctx context.Context, address string) (*net.TCPConn, *net.TCPAddr, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil || host == "" || isLiteral(host) {
+		// One address, which net resolves with its own errors.
+		return dialSocket(ctx, &pl.d, pl.network, address)
+	}
+	addrs, err := resolveAddrs(ctx, &pl.d, pl.network, address)
+	if err != nil {
+		return nil, nil, &net.OpError{Op: "dial", Net: pl.network, Source: nil, Addr: nil, Err: err}
+	}
+	if len(addrs) > 1 {
+		pl.addrs = addrs
+	}
+	primaries, fallbacks := pl.partition(addrs)
+	r := race(ctx, primaries, fallbacks, pl.fallbackDelay, func(ctx context.Context, a attempt) result {
+		tc, ra, err := dialSocket(ctx, &pl.d, pl.network, a.ra.String())
+		return result{tc: tc, ra: ra, err: err}
+	}, func(error) bool { return true }, func(ra *net.TCPAddr, err error) error {
+		return dialOpError(&pl.d, pl.network, ra, err)
+	})
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	pl.fellBack = len(fallbacks) > 0 && r.ra.IP.To4() != nil != (primaries[0].IP.To4() != nil)
+	return r.tc, r.ra, nil
+}
+
+// partition splits addrs into those of the first one's family and the others, as
+// net.Dialer does for racing, when the network has both families and racing is on.
+func (pl *dialPlan) partition(addrs []*net.TCPAddr) (primaries, fallbacks []*net.TCPAddr) {
+	if pl.network != "tcp" || pl.fallbackDelay < 0 || len(addrs) == 0 {
+		return addrs, nil
+	}
+	four := addrs[0].IP.To4() != nil
+	for _, a := range addrs {
+		if (a.IP.To4() != nil) == four {
+			primaries = append(primaries, a)
+		} else {
+			fallbacks = append(fallbacks, a)
+		}
+	}
+	return primaries, fallbacks
+}
+
+// remaining returns the addresses that a deferred connect whose socket was made for cur
+// may still try: those of cur's family after it, and to race them, those of the other
+// family, unless the dial fell back to cur's family already.
+func (pl *dialPlan) remaining(cur *net.TCPAddr) (same, other []*net.TCPAddr) {
+	four := cur.IP.To4() != nil
+	after := false
+	for _, a := range pl.addrs {
+		switch {
+		case a.IP.Equal(cur.IP) && a.Zone == cur.Zone:
+			after = true
+		case (a.IP.To4() != nil) == four:
+			if after {
+				same = append(same, a)
+			}
+		case !pl.fellBack && pl.network == "tcp" && pl.fallbackDelay >= 0:
+			other = append(other, a)
+		}
+	}
+	return same, other
+}
+
+// isLiteral reports whether host is an IP address, with or without a zone.
+func isLiteral(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// resolveAddrs resolves address, a host name and a port, for a dial of network with d,
+// as net.Dialer does, and returns its addresses in the order net.Dialer tries them.
+func resolveAddrs(ctx context.Context, d *net.Dialer, network, address string) ([]*net.TCPAddr, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	portnum, err := r.LookupPort(ctx, network, port)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := r.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []*net.TCPAddr
+	for _, ip := range ips {
+		four := ip.IP.To4() != nil
+		if network == "tcp4" && !four || network == "tcp6" && four {
+			continue
+		}
+		addrs = append(addrs, &net.TCPAddr{IP: ip.IP, Port: portnum, Zone: ip.Zone})
+	}
+	if len(addrs) == 0 {
+		return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+	}
+	if d.LocalAddr == nil {
+		return addrs, nil
+	}
+	la, ok := d.LocalAddr.(*net.TCPAddr)
+	if !ok {
+		return nil, &net.AddrError{Err: "mismatched local address type", Addr: d.LocalAddr.String()}
+	}
+	if la == nil || la.IP == nil || la.IP.IsUnspecified() {
+		return addrs, nil
+	}
+	fit := addrs[:0]
+	for _, a := range addrs {
+		if (a.IP.To4() != nil) == (la.IP.To4() != nil) {
+			fit = append(fit, a)
+		}
+	}
+	if len(fit) == 0 {
+		return nil, &net.AddrError{Err: "no suitable address found", Addr: la.String()}
+	}
+	return fit, nil
+}
+
+// An attempt is one address that race tries.
+type attempt struct {
+	ra      *net.TCPAddr
+	primary bool // in the first family
+	index   int  // in its family's list
+	racing  bool // the other family may still connect: a fallback started by the delay
+}
+
+// A result is the outcome of an attempt: a socket that connected, or whose connect is
+// deferred, or an error.
+type result struct {
+	tc      *net.TCPConn
+	ra      *net.TCPAddr
+	laddr   net.Addr // the local address, where tc does not know it
+	n       int      // bytes of the data that the connect carried
+	err     error
+	primary bool
+}
+
+// race tries primaries one after another and, once delay has passed or the primaries
+// have all failed, fallbacks the same way, as net.Dialer does (dialParallel and
+// dialSerial in net/dial.go). Each address gets its share of the time left before ctx's
+// deadline. try runs each attempt; an attempt whose error fails retry ends its list.
+// The first result without an error wins; the sockets of later ones are closed. With
+// every address failed, the error is the first of the primaries; fail makes the errors
+// of addresses that race does not try.
+func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.Duration,
+	try func(context.Context, attempt) result, retry func(error) bool, fail func(*net.TCPAddr, error) error) result {
+	if len(fallbacks) == 0 {
+		return serial(ctx, primaries, true, false, try, retry, fail)
+	}
+	returned := make(chan struct{})
+	defer close(returned)
+	results := make(chan result)
+	start := func(ctx context.Context, primary, racing bool) {
+		ras := primaries
+		if !primary {
+			ras = fallbacks
+		}
+		r := serial(ctx, ras, primary, racing, try, retry, fail)
+		select {
+		case results <- r:
+		case <-returned:
+			if r.tc != nil {
+				r.tc.Close()
+			}
+		}
+	}
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	go start(pctx, true, false)
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var primary, fallback *result
+	for {
+		select {
+		case <-timer.C:
+			fctx, fcancel := context.WithCancel(ctx)
+			defer fcancel()
+			go start(fctx, false, primary == nil)
+		case r := <-results:
+			if r.err == nil {
+				return r
+			}
+			if r.primary {
+				primary = &r
+			} else {
+				fallback = &r
+			}
+			if primary != nil && fallback != nil {
+				return *primary
+			}
+			if r.primary && timer.Stop() {
+				// The primaries failed before the delay: start the fallbacks now.
+				timer.Reset(0)
+			}
+		}
+	}
+}
+
+// serial tries ras one after another for race.
+func serial(ctx context.Context, ras []*net.TCPAddr, primary, racing bool,
+	try func(context.Context, attempt) result, retry func(error) bool, fail func(*net.TCPAddr, error) error) result {
+	var first result
+	for i, ra := range ras {
+		if err := ctx.Err(); err != nil {
+			if first.err == nil {
+				first.err = fail(ra, err)
+			}
+			break
+		}
+		actx := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			pdl, err := partialDeadline(time.Now(), dl, len(ras)-i)
+			if err != nil {
+				if first.err == nil {
+					first.err = fail(ra, err)
+				}
+				break
+			}
+			if pdl.Before(dl) {
+				var cancel context.CancelFunc
+				actx, cancel = context.WithDeadline(ctx, pdl)
+				defer cancel()
+			}
+		}
+		r := try(actx, attempt{ra: ra, primary: primary, index: i, racing: racing})
+		r.primary = primary
+		if r.err == nil {
+			return r
+		}
+		if first.err == nil || errors.Is(first.err, errFastOpenRefused) {
+			// The first address's error is the one to report, unless the address is
+			// dialed again without fast open: that dial's is.
+			first = r
+		}
+		if !retry(r.err) {
+			break
+		}
+	}
+	if first.err == nil {
+		first.err = &net.OpError{Op: "dial", Net: "tcp", Err: errMissingAddress}
+	}
+	first.primary = primary
+	return first
+}
+
+// partialDeadline returns the deadline for one of addrsRemaining addresses, as
+// net.Dialer spreads a timeout over a host's addresses.
+func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, error) {
+	if deadline.IsZero() {
+		return deadline, nil
+	}
+	timeRemaining := deadline.Sub(now)
+	if timeRemaining <= 0 {
+		return time.Time{}, errTimeout
+	}
+	timeout := timeRemaining / time.Duration(addrsRemaining)
+	const saneMinimum = 2 * time.Second
+	if timeout < saneMinimum {
+		if timeRemaining < saneMinimum {
+			timeout = timeRemaining
+		} else {
+			timeout = saneMinimum
+		}
+	}
+	return now.Add(timeout), nil
 }
 
 // dialNet dials address with d and returns the conn and the address it connected to.
@@ -220,12 +569,16 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 }
 
 // fastOpenControl enables fast open on a socket about to connect to address, unless the
-// system refused it or SYNs with data to that server get lost. A refusal does not fail
-// the dial: the socket connects without fast open.
+// system refused it for good or fast open to that server is paused. A refusal does not
+// fail the dial: the socket connects without fast open.
 func fastOpenControl(_ context.Context, _, address string, c syscall.RawConn) error {
-	if clientRefusal.allowed() && !synDataLoss.lost(address) {
-		c.Control(enableDialFastOpen)
+	if !clientRefusal.allowed() {
+		return nil
 	}
+	if ap, err := netip.ParseAddrPort(address); err == nil && synDataLoss.paused(ap.Addr(), time.Now()) {
+		return nil
+	}
+	c.Control(enableDialFastOpen)
 	return nil
 }
 
@@ -240,135 +593,17 @@ func enableDialFastOpen(fd uintptr) {
 // setDialFastOpen is the platform's dialFastOpen, replaceable by tests.
 var setDialFastOpen = dialFastOpen
 
-// refusalRetry is how long dials go without fast open after the system refused it for
-// a reason that may change, such as the net.ipv4.tcp_fastopen setting.
-const refusalRetry = time.Minute
-
-// refusal remembers that the system refused fast open, so that later dials do not pay
-// for the refusal again.
-type refusal struct {
-	until atomic.Int64 // UnixNano until which fast open is not tried; 0: try it
-	count atomic.Int64 // refusals seen
-}
-
-const refusedForever = math.MaxInt64
-
-var clientRefusal refusal
-
-func (r *refusal) allowed() bool {
-	u := r.until.Load()
-	return u == 0 || (u != refusedForever && time.Now().UnixNano() >= u)
-}
-
-func (r *refusal) refuse(err error) {
-	r.count.Add(1)
-	if refusedForGood(err) {
-		r.until.Store(refusedForever)
-	} else {
-		r.until.Store(time.Now().Add(refusalRetry).UnixNano())
-	}
-}
-
-// lossRetry is how long dials to a server go without fast open after a SYN that
-// carried data to it was lost.
-const lossRetry = 10 * time.Minute
-
-// maxLosses is how many servers synDataLoss remembers at most.
-const maxLosses = 1024
-
-// lossMemory remembers the servers to which SYNs carrying data get lost while SYNs
-// without data get through, as they do behind a middlebox that drops the former. The
-// kernel goes on putting data in the SYNs to such a server (it remembers the loss only
-// when the SYN-ACK carries no cookie: tcp_rcv_fastopen_synack in net/ipv4/tcp_input.c),
-// and each connection then waits for the SYN's retransmission timeout, a second.
-type lossMemory struct {
-	n     atomic.Int32 // len(until), read without mu
-	mu    sync.Mutex
-	until map[netip.Addr]time.Time // the end of each server's lossRetry
-}
-
-var synDataLoss lossMemory
-
-// add remembers that a SYN with data to ip was lost.
-func (m *lossMemory) add(ip netip.Addr) {
-	now := time.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.until == nil {
-		m.until = make(map[netip.Addr]time.Time)
-	}
-	if len(m.until) >= maxLosses {
-		for a, u := range m.until {
-			if !now.Before(u) {
-				delete(m.until, a)
-			}
-		}
-		if len(m.until) >= maxLosses {
-			return
-		}
-	}
-	m.until[ip.Unmap()] = now.Add(lossRetry)
-	m.n.Store(int32(len(m.until)))
-}
-
-// lost reports whether a SYN with data to address, an IP address and port, was lost less
-// than lossRetry ago.
-func (m *lossMemory) lost(address string) bool {
-	if m.n.Load() == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.until[ip]
-	if ok && !time.Now().Before(u) {
-		delete(m.until, ip)
-		m.n.Store(int32(len(m.until)))
-		return false
-	}
-	return ok
-}
-
-// dialState is what a deferred connect needs of the dial that deferred it.
-type dialState struct {
-	d       net.Dialer // with the fast open control
-	network string
-	address string // as given to Dial
-	wait    time.Duration
-}
-
-func (ds *dialState) readWait() time.Duration {
-	if ds.wait == 0 {
-		return DefaultReadWait
-	}
-	return ds.wait
-}
-
-// deadline returns the dialer's deadline for a connect that starts now.
-func (ds *dialState) deadline() time.Time {
-	var dl time.Time
-	if ds.d.Timeout > 0 {
-		dl = time.Now().Add(ds.d.Timeout)
-	}
-	return earliest(dl, ds.d.Deadline)
-}
-
-func (ds *dialState) dialError(raddr net.Addr, err error) error {
-	return dialOpError(&ds.d, ds.network, raddr, err)
-}
-
 // dialOpError returns the error of a dial of network from d, as net.Dialer reports it.
 func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error {
 	var src net.Addr
 	if la, ok := d.LocalAddr.(*net.TCPAddr); ok && la != nil {
 		src = la
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		err = errTimeout
+	case errors.Is(err, context.Canceled):
+		err = errCanceled
 	}
 	return &net.OpError{Op: "dial", Net: network, Source: src, Addr: raddr, Err: err}
 }
@@ -377,31 +612,8 @@ func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error
 // was already deferred; the address is dialed again without it.
 var errFastOpenRefused = errors.New("fast open refused")
 
-// A deadliner gives a connect its deadline. Where the connect waits through tc's
-// poller, tc's write deadline is that deadline already.
-type deadliner interface {
-	// watchDeadline returns the deadline, and a channel closed when it may have
-	// changed.
-	watchDeadline() (time.Time, <-chan struct{})
-}
-
-// connectFirst sends b as the first bytes of tc, whose socket was made by dialSocket
-// for ra. If the connect was deferred, the SYN carries b's first bytes. connectFirst
-// returns once the handshake has completed or dl's deadline has passed, with the local
-// address when tc does not know it; a failed connect returns a *net.OpError with Op
-// "dial".
-func (ds *dialState) connectFirst(tc *net.TCPConn, ra *net.TCPAddr, b []byte, dl deadliner) (net.Addr, error) {
-	laddr, err := sendFirst(tc, ra, b, dl)
-	switch {
-	case err == nil:
-		return laddr, nil
-	case errors.Is(err, net.ErrClosed):
-		return nil, net.ErrClosed
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		err = errTimeout
-	}
-	return nil, ds.dialError(ra, err)
-}
+// errCanceled is the error of a dial whose context was canceled, as net reports it.
+var errCanceled = errors.New("operation was canceled")
 
 // retryable reports whether a deferred connect that failed with err may go on with the
 // host's next address: either the address took no connection, so it got no data, or the
@@ -417,117 +629,6 @@ func retryable(err error) bool {
 	return errors.Is(err, errTimeout)
 }
 
-// otherAddrs resolves the dialed host again and returns its addresses other than
-// failed: those of failed's family first, as net.Dialer orders them.
-func (ds *dialState) otherAddrs(failed *net.TCPAddr, limit time.Time) []*net.TCPAddr {
-	host, _, err := net.SplitHostPort(ds.address)
-	if err != nil || host == "" {
-		return nil
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return nil // a literal address has no others
-	}
-	ctx := context.Background()
-	if !limit.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, limit)
-		defer cancel()
-	}
-	ips, err := lookupIPs(ctx, &ds.d, ds.network, host)
-	if err != nil {
-		return nil
-	}
-	failedIP, _ := netip.AddrFromSlice(failed.IP)
-	failedIP = failedIP.Unmap()
-	var same, other []*net.TCPAddr
-	for _, ip := range ips {
-		if ip == failedIP {
-			continue
-		}
-		a := net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(failed.Port)))
-		if ip.Is4() == failedIP.Is4() {
-			same = append(same, a)
-		} else {
-			other = append(other, a)
-		}
-	}
-	return append(same, other...)
-}
-
-// lookupIPs resolves host with d's Resolver for a TCP network, and returns the addresses
-// that d's LocalAddr can reach, in the resolver's order.
-func lookupIPs(ctx context.Context, d *net.Dialer, network, host string) ([]netip.Addr, error) {
-	r := d.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
-	ipNetwork := "ip"
-	switch network {
-	case "tcp4":
-		ipNetwork = "ip4"
-	case "tcp6":
-		ipNetwork = "ip6"
-	}
-	ips, err := r.LookupNetIP(ctx, ipNetwork, host)
-	if err != nil {
-		return nil, err
-	}
-	fit := ips[:0]
-	for _, ip := range ips {
-		if ip = ip.Unmap(); fitsLocalAddr(d, ip) {
-			fit = append(fit, ip)
-		}
-	}
-	return fit, nil
-}
-
-// fitsLocalAddr reports whether ip can be dialed from d's LocalAddr.
-func fitsLocalAddr(d *net.Dialer, ip netip.Addr) bool {
-	la, ok := d.LocalAddr.(*net.TCPAddr)
-	if !ok || la == nil || la.IP == nil || la.IP.IsUnspecified() {
-		return true
-	}
-	return (la.IP.To4() != nil) == ip.Is4()
-}
-
-// dialAddr dials one address of the host, with its share of the time left before limit.
-func (ds *dialState) dialAddr(ra *net.TCPAddr, limit time.Time, remaining int) (*net.TCPConn, error) {
-	dl, err := partialDeadline(time.Now(), limit, remaining)
-	if err != nil {
-		return nil, ds.dialError(ra, err)
-	}
-	ctx := context.Background()
-	if !dl.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		defer cancel()
-	}
-	tc, _, err := dialSocket(ctx, &ds.d, ds.network, ra.String())
-	return tc, err
-}
-
-// partialDeadline returns the deadline for one of addrsRemaining addresses, as
-// net.Dialer spreads a timeout over a host's addresses.
-func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, error) {
-	if deadline.IsZero() {
-		return deadline, nil
-	}
-	timeRemaining := deadline.Sub(now)
-	if timeRemaining <= 0 {
-		return time.Time{}, errTimeout
-	}
-	timeout := timeRemaining / time.Duration(addrsRemaining)
-	const saneMinimum = 2 * time.Second
-	if timeout < saneMinimum {
-		if timeRemaining < saneMinimum {
-			timeout = timeRemaining
-		} else {
-			timeout = saneMinimum
-		}
-	}
-	return now.Add(timeout), nil
-}
-
 // errTimeout is the error of a deferred connect that ran out of time. Like net's dial
 // timeouts it matches [context.DeadlineExceeded], and like a deadline set on a conn it
 // matches [os.ErrDeadlineExceeded].
@@ -541,4 +642,11 @@ func (timeoutError) Temporary() bool { return true }
 
 func (timeoutError) Is(err error) bool {
 	return err == context.DeadlineExceeded || err == os.ErrDeadlineExceeded
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }

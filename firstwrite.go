@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
-	"time"
 )
 
 // On these platforms a fast open connect is a single call that carries the first bytes
@@ -47,47 +45,42 @@ func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*ne
 }
 
 // resolveFirst resolves address for a dial with d, as net.Dialer does, and returns the
-// address it would dial first: the resolver's first one that d's LocalAddr can reach. An
-// empty host means the local system, which is dialed on its loopback address.
+// address it would dial first. An empty host, or an unspecified address, means the local
+// system, which is dialed on its loopback address.
 func resolveFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPAddr, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
 	}
-	r := d.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
-	portnum, err := r.LookupPort(ctx, network, port)
-	if err != nil {
-		return nil, err
-	}
-	var ips []netip.Addr
-	switch {
-	case host == "" && network == "tcp6":
-		ips = []netip.Addr{netip.IPv6Loopback()}
-	case host == "":
-		ips = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
-	default:
-		if ips, err = lookupIPs(ctx, d, network, host); err != nil {
+	var ra *net.TCPAddr
+	if host == "" {
+		r := d.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		portnum, err := r.LookupPort(ctx, network, port)
+		if err != nil {
 			return nil, err
 		}
-	}
-	for _, ip := range ips {
-		switch {
-		case network == "tcp4" && !ip.Is4(), network == "tcp6" && !ip.Is6():
-			continue
-		case ip.IsUnspecified():
-			// The local system, as net dials it.
-			if ip.Is4() {
-				ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-			} else {
-				ip = netip.IPv6Loopback()
-			}
+		ra = &net.TCPAddr{IP: net.IPv4zero, Port: portnum}
+		if network == "tcp6" {
+			ra.IP = net.IPv6unspecified
 		}
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(portnum))), nil
+	} else {
+		addrs, err := resolveAddrs(ctx, d, network, address)
+		if err != nil {
+			return nil, err
+		}
+		ra = addrs[0]
 	}
-	return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+	if ra.IP.IsUnspecified() {
+		if ra.IP.To4() != nil {
+			ra = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: ra.Port}
+		} else {
+			ra = &net.TCPAddr{IP: net.IPv6loopback, Port: ra.Port}
+		}
+	}
+	return ra, nil
 }
 
 // ctrlNetwork returns the network that package net passes to a Dialer's Control for a
@@ -101,20 +94,6 @@ func ctrlNetwork(network string, ip4 bool) string {
 		return "tcp4"
 	}
 	return "tcp6"
-}
-
-// dialContext returns ctx bounded as net.Dialer bounds a dial: by d's Timeout and
-// Deadline.
-func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.CancelFunc) {
-	var dl time.Time
-	if d.Timeout != 0 {
-		dl = time.Now().Add(d.Timeout)
-	}
-	dl = earliest(dl, d.Deadline)
-	if dl.IsZero() {
-		return ctx, func() {}
-	}
-	return context.WithDeadline(ctx, dl)
 }
 
 // setKeepAlive gives tc, which net.FileConn made, the keep-alive that d asks for, as

@@ -22,10 +22,13 @@ type connectStep struct {
 	start func(t *testing.T, ctx context.Context, d *Dialer) (c *Conn, call func() (int, error), finish func(), check func(n int))
 	// deadline sets the deadline that bounds the call.
 	deadline func(c *Conn, t time.Time) error
-	// timeoutOp is the Op of the call's error when its deadline passes.
-	timeoutOp string
+	// deadlineOp is the Op of the call's error when its deadline passes, or "" for a
+	// first Write, which then reports the bytes it handed to the connect as written.
+	// Either way the connect goes on: a deadline fails the call, not the conn.
+	deadlineOp string
 	// Whether Dialer.Timeout bounds the call: it bounds the connect, not a wait before
-	// the connect nor the writing of what the SYN did not carry.
+	// the connect nor the writing of what the SYN did not carry. It ends the call with
+	// a timeout of Op "dial".
 	timeoutBounds bool
 	// Whether finish closes the conn, as nothing else completes a connect to a server
 	// that does not answer.
@@ -58,8 +61,8 @@ var connectSteps = []connectStep{
 			}
 			return c, read, finish, check
 		},
-		deadline:  (*Conn).SetReadDeadline,
-		timeoutOp: "read",
+		deadline:   (*Conn).SetReadDeadline,
+		deadlineOp: "read",
 	},
 	{
 		name: "Write connecting",
@@ -68,7 +71,6 @@ var connectSteps = []connectStep{
 			return c, func() (int, error) { return c.Write([]byte("x")) }, func() { c.Close() }, func(int) {}
 		},
 		deadline:      (*Conn).SetWriteDeadline,
-		timeoutOp:     "dial",
 		timeoutBounds: true,
 		finishCloses:  true,
 	},
@@ -80,7 +82,7 @@ var connectSteps = []connectStep{
 			return c, func() (int, error) { return c.Read(make([]byte, 1)) }, func() { c.Close() }, func(int) {}
 		},
 		deadline:      (*Conn).SetReadDeadline,
-		timeoutOp:     "dial",
+		deadlineOp:    "read",
 		timeoutBounds: true,
 		finishCloses:  true,
 	},
@@ -91,7 +93,7 @@ var connectSteps = []connectStep{
 			return c, func() (int, error) { return 0, c.CloseWrite() }, func() { c.Close() }, func(int) {}
 		},
 		deadline:      (*Conn).SetWriteDeadline,
-		timeoutOp:     "dial",
+		deadlineOp:    "write",
 		timeoutBounds: true,
 		finishCloses:  true,
 	},
@@ -140,8 +142,8 @@ var connectSteps = []connectStep{
 			t.Cleanup(finish)
 			return c, write, finish, check
 		},
-		deadline:  (*Conn).SetWriteDeadline,
-		timeoutOp: "write",
+		deadline:   (*Conn).SetWriteDeadline,
+		deadlineOp: "write",
 	},
 }
 
@@ -190,9 +192,11 @@ func (in interruption) String() string {
 }
 
 // TestInterruptConnect interrupts a call blocked at each step of a deferred connect in
-// each way: Close ends it with net.ErrClosed; its deadline, and Dialer.Timeout where it
-// bounds the step, end it with a timeout; the cancellation of the dial's context, once
-// the dial has returned, does not touch it. Whatever ends, no descriptor or goroutine is
+// each way: Close ends it with net.ErrClosed; its deadline ends the call, with a
+// timeout or, for a first Write, reporting the bytes that the connect carries as
+// written, and leaves the connect going on; Dialer.Timeout, where it bounds the step,
+// ends the connect with a dial timeout; the cancellation of the dial's context, once the
+// dial has returned, does not touch it. Whatever ends, no descriptor or goroutine is
 // left behind, and the server receives no more than the calls reported.
 func TestInterruptConnect(t *testing.T) {
 	verifyNone(t)
@@ -262,10 +266,18 @@ func TestInterruptConnect(t *testing.T) {
 					if !errors.Is(r.err, net.ErrClosed) {
 						t.Errorf("after Close: %d, %v", r.n, r.err)
 					}
+				case in == byDeadline && st.deadlineOp == "":
+					if r.n != 1 || r.err != nil {
+						t.Errorf("after %v: %d, %v; want the byte reported as written", in, r.n, r.err)
+					}
 				case ends:
+					op := st.deadlineOp
+					if in == byDialerTimeout {
+						op = "dial"
+					}
 					var oe *net.OpError
-					if !errors.As(r.err, &oe) || !oe.Timeout() || oe.Op != st.timeoutOp || !errors.Is(r.err, os.ErrDeadlineExceeded) {
-						t.Errorf("after %v: %d, %v; want a timeout with Op %q", in, r.n, r.err, st.timeoutOp)
+					if !errors.As(r.err, &oe) || !oe.Timeout() || oe.Op != op || !errors.Is(r.err, os.ErrDeadlineExceeded) {
+						t.Errorf("after %v: %d, %v; want a timeout with Op %q", in, r.n, r.err, op)
 					}
 				case st.finishCloses:
 					if !errors.Is(r.err, net.ErrClosed) {
@@ -273,6 +285,13 @@ func TestInterruptConnect(t *testing.T) {
 					}
 				case r.err != nil:
 					t.Errorf("after %v and the call's completion: %d, %v", in, r.n, r.err)
+				}
+				if in == byDeadline && st.finishCloses {
+					// The connect goes on after the call's deadline.
+					if state := c.state.Load(); state != statePending {
+						t.Errorf("after %v: the conn is in state %d; want it still connecting", in, state)
+					}
+					finish()
 				}
 				check(r.n)
 			})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,44 +101,61 @@ func deferred(tc *net.TCPConn) bool {
 	return perr == unix.ENOTCONN
 }
 
+// tryFirst leaves the connect to sendFirst: the call that carries the bytes waits for
+// the handshake. A socket that connected during the dial needs no connect.
+func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, err error) {
+	return 0, !deferred(tc), nil
+}
+
 // sendFirst connects tc's socket, made by dialSocket, to raddr with b as its first
-// bytes, and returns once b is written and the handshake has completed, with the local
-// address, which tc does not know. With an empty b the socket connects without data. A
-// failed connect returns an *os.SyscallError for "connect", as net does. The connect
-// waits through tc's poller, so tc's write deadline bounds it, and Close ends it.
-func sendFirst(tc *net.TCPConn, raddr *net.TCPAddr, b []byte, _ deadliner) (net.Addr, error) {
+// bytes, and returns once the handshake has completed or ctx has ended, with how many
+// bytes of b the connect took (the caller writes the rest) and the local address, which
+// tc does not know. With an empty b the socket connects without data. A failed connect
+// returns an *os.SyscallError for "connect", as net does. The connect waits through tc's
+// poller, and Close ends it.
+func sendFirst(ctx context.Context, tc *net.TCPConn, raddr *net.TCPAddr, b []byte) (int, net.Addr, error) {
+	if !deferred(tc) {
+		return 0, nil, nil
+	}
 	sa, err := sockaddr(raddr, family(raddr))
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		tc.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { tc.SetWriteDeadline(aLongTimeAgo) })
 	op := connectOp{sa: sa, b: b}
-	if err := rc.Write(op.step); err != nil {
-		return nil, err
+	werr := rc.Write(op.step)
+	if !stop() {
+		return 0, nil, ctx.Err()
+	}
+	tc.SetWriteDeadline(time.Time{})
+	if werr != nil {
+		return 0, nil, werr
 	}
 	if op.err != nil {
-		return nil, op.err
-	}
-	if op.n < len(b) {
-		if _, err := tc.Write(b[op.n:]); err != nil {
-			return nil, err
-		}
+		return 0, nil, op.err
 	}
 	var (
 		lsa  unix.Sockaddr
 		serr error
 	)
 	if err := rc.Control(func(fd uintptr) { lsa, serr = unix.Getsockname(int(fd)) }); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if serr != nil {
-		return nil, os.NewSyscallError("getsockname", serr)
+		return 0, nil, os.NewSyscallError("getsockname", serr)
 	}
-	return tcpAddr(lsa), nil
+	return op.n, tcpAddr(lsa), nil
 }
+
+// aLongTimeAgo is a deadline that has passed, to end a wait at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // connectOp is a connect in progress: the poller runs step after each wake-up until it
 // reports that the connect is over.

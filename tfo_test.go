@@ -285,7 +285,8 @@ func TestDisableTFO(t *testing.T) {
 }
 
 // TestClientFastOpenOff checks the fallback when the client side of the sysctl is off:
-// dials work without fast open, and only the first pays for the refusal.
+// dials work without fast open, and each asks the system again, so that the setting
+// takes effect at the next dial.
 func TestClientFastOpenOff(t *testing.T) {
 	verifyNone(t)
 	requirePending(t)
@@ -303,8 +304,8 @@ func TestClientFastOpenOff(t *testing.T) {
 		}
 		c.Close()
 	}
-	if n := clientRefusal.count.Load(); n != 1 {
-		t.Errorf("refused %d times; want once, then remembered", n)
+	if n := clientRefusal.count.Load(); n != 3 {
+		t.Errorf("refused %d times; want at each of the 3 dials", n)
 	}
 }
 
@@ -352,12 +353,12 @@ func TestKernelWithoutOption(t *testing.T) {
 }
 
 func resetRefusal(t testing.TB) {
-	clientRefusal.until.Store(0)
-	clientRefusal.count.Store(0)
-	t.Cleanup(func() {
-		clientRefusal.until.Store(0)
+	reset := func() {
+		clientRefusal.forGood.Store(false)
 		clientRefusal.count.Store(0)
-	})
+	}
+	reset()
+	t.Cleanup(reset)
 }
 
 // TestListenerOptionRefused checks that a listener on which the option is refused works
@@ -600,13 +601,28 @@ func TestDeadlinesBeforeConnect(t *testing.T) {
 	c.SetReadDeadline(time.Time{})
 	checkAnswer(t, c, "x")
 
+	// A Write past its deadline fails as net's does, and sends nothing: the conn is
+	// still pending, and works once the deadline is lifted.
 	c2 := dialPending(t, &Dialer{}, s.addr)
-	c2.SetWriteDeadline(time.Now().Add(-time.Second))
-	_, err := c2.Write([]byte("x"))
-	checkDialError(t, err, os.ErrDeadlineExceeded)
-	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		t.Errorf("Write past its deadline: %v is not a timeout", err)
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer nc.Close()
+	past := time.Now().Add(-time.Second)
+	c2.SetWriteDeadline(past)
+	nc.SetWriteDeadline(past)
+	n, err := c2.Write([]byte("x"))
+	nn, nerr := nc.Write([]byte("x"))
+	if n != nn {
+		t.Errorf("Write past its deadline = %d; net's: %d", n, nn)
+	}
+	checkLikeNet(t, "Write past its deadline", err, nerr)
+	if c2.connected() || !deferred(c2.tc) {
+		t.Error("a Write past its deadline started the connect")
+	}
+	c2.SetWriteDeadline(time.Time{})
+	checkAnswer(t, c2, "y")
 }
 
 // freshHost returns a loopback address that no test has used, for which no cookie is
@@ -660,13 +676,19 @@ func TestTimeoutBoundsDeferredConnect(t *testing.T) {
 		t.Errorf("after the dialer's timeout: got %q", got)
 	}
 
+	// A write deadline ends the Write, not the connect, which carries the byte.
 	c = dialPending(t, &Dialer{}, addr)
 	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	start = time.Now()
-	_, err = c.Write([]byte("x"))
-	checkDialError(t, err, os.ErrDeadlineExceeded)
+	n, err := c.Write([]byte("x"))
+	if n != 1 || err != nil {
+		t.Errorf("Write with a deadline, to a silent server = %d, %v; want the byte taken", n, err)
+	}
 	if e := time.Since(start); e > 900*time.Millisecond {
 		t.Errorf("write deadline 100ms: the Write returned after %v", e)
+	}
+	if c.state.Load() != statePending {
+		t.Error("the connect ended with the Write's deadline")
 	}
 }
 
