@@ -414,7 +414,7 @@ func TestFirstWriteDeadline(t *testing.T) {
 				t.Errorf("Write = %d, %v, with the conn in state %d; want the byte taken, the connect going on", n, err, c.state.Load())
 			}
 		} else {
-			checkDialError(t, err, os.ErrDeadlineExceeded)
+			checkDialError(t, err, context.DeadlineExceeded)
 		}
 		if e := time.Since(start); e > 900*time.Millisecond {
 			t.Errorf("the Write returned after %v", e)

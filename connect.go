@@ -170,8 +170,8 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 	defer run.cancel()
 	pl := &c.p.plan
 	began := time.Now()
-	same, other := pl.remaining(ra)
-	primaries := append([]*net.TCPAddr{ra}, same...)
+	next, other := pl.remaining(ra)
+	primaries := append([]*net.TCPAddr{ra}, next...)
 	if errors.Is(run.first, errFastOpenRefused) {
 		// The system refused fast open since the dial: dial the address again.
 		primaries = append([]*net.TCPAddr{ra}, primaries...)

@@ -290,7 +290,7 @@ func (pl *dialPlan) dialFirst(ctx context.Context, address string) (*net.TCPConn
 	if r.err != nil {
 		return nil, nil, r.err
 	}
-	pl.fellBack = len(fallbacks) > 0 && r.ra.IP.To4() != nil != (primaries[0].IP.To4() != nil)
+	pl.fellBack = !r.primary
 	return r.tc, r.ra, nil
 }
 
@@ -312,24 +312,26 @@ func (pl *dialPlan) partition(addrs []*net.TCPAddr) (primaries, fallbacks []*net
 }
 
 // remaining returns the addresses that a deferred connect whose socket was made for cur
-// may still try: those of cur's family after it, and to race them, those of the other
-// family, unless the dial fell back to cur's family already.
-func (pl *dialPlan) remaining(cur *net.TCPAddr) (same, other []*net.TCPAddr) {
+// may still try after it, in the dial's order: those that follow it one after another,
+// and when the families race, to race them, those of the other family, unless the dial
+// fell back to cur's family already.
+func (pl *dialPlan) remaining(cur *net.TCPAddr) (next, other []*net.TCPAddr) {
+	racing := pl.network == "tcp" && pl.fallbackDelay >= 0
 	four := cur.IP.To4() != nil
 	after := false
 	for _, a := range pl.addrs {
 		switch {
 		case a.IP.Equal(cur.IP) && a.Zone == cur.Zone:
 			after = true
-		case (a.IP.To4() != nil) == four:
+		case !racing || (a.IP.To4() != nil) == four:
 			if after {
-				same = append(same, a)
+				next = append(next, a)
 			}
-		case !pl.fellBack && pl.network == "tcp" && pl.fallbackDelay >= 0:
+		case !pl.fellBack:
 			other = append(other, a)
 		}
 	}
-	return same, other
+	return next, other
 }
 
 // isLiteral reports whether host is an IP address, with or without a zone.
@@ -612,9 +614,6 @@ func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error
 // was already deferred; the address is dialed again without it.
 var errFastOpenRefused = errors.New("fast open refused")
 
-// errCanceled is the error of a dial whose context was canceled, as net reports it.
-var errCanceled = errors.New("operation was canceled")
-
 // retryable reports whether a deferred connect that failed with err may go on with the
 // host's next address: either the address took no connection, so it got no data, or the
 // time for this address ran out.
@@ -626,22 +625,35 @@ func retryable(err error) bool {
 	if errors.As(err, &se) && (se.Syscall == "connect" || se.Syscall == "connectex") {
 		return unreachable(se.Err)
 	}
-	return errors.Is(err, errTimeout)
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
-// errTimeout is the error of a deferred connect that ran out of time. Like net's dial
-// timeouts it matches [context.DeadlineExceeded], and like a deadline set on a conn it
-// matches [os.ErrDeadlineExceeded].
-var errTimeout error = timeoutError{}
+// errTimeout and errCanceled are the errors of a dial that ran out of time ("i/o
+// timeout", matching context.DeadlineExceeded) or was canceled ("operation was
+// canceled", matching context.Canceled): net's own, taken from dials that fail before
+// they make a socket, so that a deferred connect fails exactly as net.Dialer's dial.
+var errTimeout, errCanceled = netDialErrors()
 
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "i/o timeout" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
-
-func (timeoutError) Is(err error) bool {
-	return err == context.DeadlineExceeded || err == os.ErrDeadlineExceeded
+func netDialErrors() (timeout, canceled error) {
+	var d net.Dialer
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
+	_, terr := d.DialContext(ctx, "tcp", "127.0.0.1:9")
+	cancel()
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, cerr := d.DialContext(ctx, "tcp", "127.0.0.1:9")
+	var oe *net.OpError
+	if errors.As(terr, &oe) && errors.Is(oe.Err, context.DeadlineExceeded) {
+		timeout = oe.Err
+	} else {
+		timeout = os.ErrDeadlineExceeded
+	}
+	if errors.As(cerr, &oe) && errors.Is(oe.Err, context.Canceled) {
+		canceled = oe.Err
+	} else {
+		canceled = context.Canceled
+	}
+	return timeout, canceled
 }
 
 func earliest(a, b time.Time) time.Time {

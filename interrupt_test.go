@@ -271,12 +271,14 @@ func TestInterruptConnect(t *testing.T) {
 						t.Errorf("after %v: %d, %v; want the byte reported as written", in, r.n, r.err)
 					}
 				case ends:
-					op := st.deadlineOp
+					// As with net, a call's deadline is os.ErrDeadlineExceeded and a dial's
+					// timeout context.DeadlineExceeded.
+					op, want := st.deadlineOp, os.ErrDeadlineExceeded
 					if in == byDialerTimeout {
-						op = "dial"
+						op, want = "dial", context.DeadlineExceeded
 					}
 					var oe *net.OpError
-					if !errors.As(r.err, &oe) || !oe.Timeout() || oe.Op != op || !errors.Is(r.err, os.ErrDeadlineExceeded) {
+					if !errors.As(r.err, &oe) || !oe.Timeout() || oe.Op != op || !errors.Is(r.err, want) {
 						t.Errorf("after %v: %d, %v; want a timeout with Op %q", in, r.n, r.err, op)
 					}
 				case st.finishCloses:

@@ -38,10 +38,15 @@ func setSysctl(t testing.TB, name, value string) {
 // whose listener drops every SYN: its accept queue is full.
 func blackhole(t testing.TB) string {
 	t.Helper()
-	requireWire(t)
 	blackholes++
-	ip := fmt.Sprintf("127.0.1.%d", blackholes)
-	ln, err := (&ListenConfig{}).Listen(context.Background(), "tcp", ip+":0")
+	return blackholeOn(t, fmt.Sprintf("127.0.1.%d:0", blackholes))
+}
+
+// blackholeOn is blackhole on address, an IP address and a port (0 for any).
+func blackholeOn(t testing.TB, address string) string {
+	t.Helper()
+	requireWire(t)
+	ln, err := (&ListenConfig{}).Listen(context.Background(), "tcp", address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +60,10 @@ func blackhole(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// With a cookie cached already, the dial deferred its connect: the write makes it.
+	if _, err := c.Write([]byte("fill")); err != nil {
+		t.Fatal(err)
+	}
 	return ln.Addr().String()
 }
 

@@ -659,7 +659,7 @@ func TestTimeoutBoundsDeferredConnect(t *testing.T) {
 	c := dialPending(t, &Dialer{Dialer: net.Dialer{Timeout: 100 * time.Millisecond}}, addr)
 	start := time.Now()
 	_, err := c.Write([]byte("x"))
-	checkDialError(t, err, os.ErrDeadlineExceeded)
+	checkDialError(t, err, context.DeadlineExceeded)
 	if e := time.Since(start); e > 900*time.Millisecond {
 		t.Errorf("Timeout 100ms: the Write returned after %v, past the SYN retransmission", e)
 	}
