@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -601,4 +602,137 @@ func openFDs(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestConfigErrors checks that New refuses a loss outside [0, 1], before it makes
+// anything.
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []delaylink.Config{{RTT: -time.Millisecond}, {Loss: -0.01}, {Loss: 1.01}, {Loss: math.NaN()}} {
+		if l, err := delaylink.New(cfg); err == nil {
+			l.Close()
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// sendSeqs sends n datagrams numbered from 0 from one end of a UDP pair to the other,
+// across l, and returns the numbers that did not arrive, in order. The link must have
+// carried nothing else in that direction before.
+func sendSeqs(t *testing.T, l *delaylink.Link, from, to *net.UDPConn, n int) []int {
+	t.Helper()
+	// Room for the whole burst, beyond net.core.rmem_max, as root may.
+	rc, _ := to.SyscallConn()
+	rc.Control(func(fd uintptr) {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			t.Error(err)
+		}
+	})
+	write := from.Write
+	if from.RemoteAddr() == nil {
+		dst := to.LocalAddr().(*net.UDPAddr).AddrPort()
+		write = func(b []byte) (int, error) { return from.WriteToUDPAddrPort(b, dst) }
+	}
+	before := l.Stats()
+	msg := make([]byte, 100)
+	for i := range n {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		if _, err := write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the link has seen every datagram, those it forwarded are in to's queue.
+	var s delaylink.Stats
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s = l.Stats()
+		if s.Forwarded+s.Dropped+s.Lost-before.Forwarded-before.Dropped-before.Lost >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the link saw %d of %d datagrams", s.Forwarded+s.Dropped+s.Lost, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	arrived := make([]bool, n)
+	to.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range s.Forwarded - before.Forwarded {
+		m, err := to.Read(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq := binary.BigEndian.Uint32(msg[:m]); seq < uint32(n) {
+			arrived[seq] = true
+		}
+	}
+	var missing []int
+	for i, ok := range arrived {
+		if !ok {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// TestLoss checks that a link with Loss 3% loses about 3% of the packets in each
+// direction, at the places that Seed and the direction decide: the same on two links
+// with the same seed, whatever Drop drops, and other places with another seed.
+func TestLoss(t *testing.T) {
+	const (
+		n    = 3000
+		loss = 0.03
+		seed = 7
+	)
+	tenth := func(p []byte) bool { // every tenth datagram, by its number
+		return len(p) >= 32 && p[9] == unix.IPPROTO_UDP && binary.BigEndian.Uint32(p[28:])%10 == 0
+	}
+	type result struct {
+		missing [2][]int // from A to B, from B to A
+		stats   delaylink.Stats
+	}
+	run := func(name string, cfg delaylink.Config) (r result) {
+		t.Run(name, func(t *testing.T) {
+			l := newLink(t, cfg)
+			a, b := udpPair(t, l)
+			r.missing[0] = sendSeqs(t, l, a, b, n)
+			r.missing[1] = sendSeqs(t, l, b, a, n)
+			r.stats = l.Stats()
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		return r
+	}
+	first := run("seed", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed})
+	again := run("same seed, Drop", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed, Drop: tenth})
+	other := run("other seed", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed + 1})
+	for dir, name := range []string{"A to B", "B to A"} {
+		lost := first.missing[dir]
+		t.Logf("%s: lost %d of %d", name, len(lost), n)
+		if got := float64(len(lost)) / n; got < loss-0.01 || got > loss+0.01 {
+			t.Errorf("%s: lost %.2f%% of the datagrams, want %.0f%% ± 1", name, 100*got, 100*loss)
+		}
+		if want := delaylink.LossPattern(loss, seed, dir, n); !slices.Equal(lost, want) {
+			t.Errorf("%s: lost datagrams %v, want those LossPattern names, %v", name, lost, want)
+		}
+		var tenths []int
+		for i := 0; i < n; i += 10 {
+			tenths = append(tenths, i)
+		}
+		union := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(lost), tenths...))))
+		if !slices.Equal(again.missing[dir], union) {
+			t.Errorf("%s: with the same seed and Drop taking every tenth, missing %v, want %v", name, again.missing[dir], union)
+		}
+		if slices.Equal(other.missing[dir], lost) {
+			t.Errorf("%s: another seed lost the same datagrams", name)
+		}
+	}
+	if slices.Equal(first.missing[0], first.missing[1]) {
+		t.Error("both directions lost the same places")
+	}
+	if s, want := first.stats, int64(len(first.missing[0])+len(first.missing[1])); s.Lost != want || s.Dropped != 0 || s.Failed != 0 {
+		t.Errorf("Stats %+v, want %d lost, none dropped or failed", s, want)
+	}
+	// A datagram that Drop takes counts as dropped even where it would have been lost.
+	if s := again.stats; s.Dropped != 2*n/10 || s.Lost+s.Dropped != int64(len(again.missing[0])+len(again.missing[1])) {
+		t.Errorf("with Drop: Stats %+v, want %d dropped, and lost the rest of the %d missing", s, 2*n/10, len(again.missing[0])+len(again.missing[1]))
+	}
 }
