@@ -8,8 +8,9 @@
 // addresses are in 198.18.0.0/30 and 2001:2::/64, the ranges set aside for benchmarks
 // (RFC 2544, RFC 5180). For each direction one goroutine reads the packets that one
 // device sends and another writes them to the other device once their delay has passed.
-// On the way a link may drop the packets a filter chooses ([SYNWithData]), and lose a
-// share of them at random, the same packets for the same seed.
+// On the way a link may change packets, as a middlebox that removes options does
+// ([StripFastOpen]), drop those a filter chooses ([SYNWithData]), and lose a share of
+// them at random, the same packets for the same seed.
 //
 // A socket belongs to the namespace of the thread that made it, so listeners and dials
 // must be made on a thread of the namespace, with [Namespace.Do] or [Namespace.Dial];
@@ -51,10 +52,15 @@ type Config struct {
 	// RTT is the round-trip time the link adds: it holds each packet for RTT/2.
 	RTT time.Duration
 
-	// Drop, if not nil, is called with each packet the link receives, an IPv4 or IPv6
-	// packet from either namespace, and the packet is dropped if it returns true. It
-	// may be called from two goroutines at once, one per direction, and must not keep
-	// p. See SYNWithData.
+	// Rewrite, if not nil, is called first with each packet the link receives, an IPv4
+	// or IPv6 packet from either namespace. It may change the bytes of p in place, but
+	// not its length, and reports whether it changed them. It may be called from two
+	// goroutines at once, one per direction, and must not keep p. See StripFastOpen.
+	Rewrite func(p []byte) (changed bool)
+
+	// Drop, if not nil, is called next with each packet, as Rewrite left it, and the
+	// packet is dropped if it returns true. It may be called from two goroutines at
+	// once, one per direction, and must not keep p. See SYNWithData.
 	Drop func(p []byte) bool
 
 	// Loss is the share of packets, from 0 to 1, that the link loses at random in
@@ -64,7 +70,7 @@ type Config struct {
 	// Seed chooses which packets are lost. The link decides the fate of the i-th packet
 	// it receives in a direction, counting from 0 and counting every packet, with the
 	// i-th number drawn from a generator seeded with Seed and the direction (0 from A
-	// to B, 1 from B to A), whatever Drop does: two links with the same Loss
+	// to B, 1 from B to A), whatever Rewrite and Drop do: two links with the same Loss
 	// and Seed lose the packets of the same places in each direction. LossPattern
 	// returns those places.
 	Seed uint64
@@ -76,6 +82,7 @@ type Link struct {
 	A, B *Namespace
 
 	rtt       time.Duration
+	rewrite   func([]byte) bool
 	drop      func([]byte) bool
 	loss      float64
 	seed      uint64
@@ -84,7 +91,7 @@ type Link struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
-	forwarded, dropped, lost, failed atomic.Int64
+	forwarded, dropped, lost, failed, rewritten atomic.Int64
 }
 
 // Stats counts the packets a link has received.
@@ -93,6 +100,7 @@ type Stats struct {
 	Dropped   int64 // dropped because Config.Drop returned true
 	Lost      int64 // lost at random, as Config.Loss says, and not dropped by Drop
 	Failed    int64 // refused by the other namespace's device
+	Rewritten int64 // changed by Config.Rewrite, whatever became of them
 }
 
 // New makes two network namespaces and joins them by a link that delays each packet by
@@ -104,7 +112,7 @@ func New(cfg Config) (*Link, error) {
 	if !(cfg.Loss >= 0 && cfg.Loss <= 1) {
 		return nil, fmt.Errorf("delaylink: loss %v outside [0, 1]", cfg.Loss)
 	}
-	l := &Link{rtt: cfg.RTT, drop: cfg.Drop, loss: cfg.Loss, seed: cfg.Seed, closing: make(chan struct{})}
+	l := &Link{rtt: cfg.RTT, rewrite: cfg.Rewrite, drop: cfg.Drop, loss: cfg.Loss, seed: cfg.Seed, closing: make(chan struct{})}
 	ends := []struct {
 		ns   **Namespace
 		addr netip.Prefix
@@ -165,6 +173,7 @@ func (l *Link) Stats() Stats {
 		Dropped:   l.dropped.Load(),
 		Lost:      l.lost.Load(),
 		Failed:    l.failed.Load(),
+		Rewritten: l.rewritten.Load(),
 	}
 }
 
@@ -206,8 +215,8 @@ func (l *Link) move(dir int, src, dst *os.File) {
 	go l.deliver(dst, q)
 }
 
-// receive reads the packets from src and queues those it neither drops nor loses, each
-// with the time when it is due, until src is closed.
+// receive reads the packets from src and queues those it neither drops nor loses, as
+// Rewrite left them, each with the time when it is due, until src is closed.
 func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
 	defer l.wg.Done()
 	defer close(q)
@@ -221,6 +230,9 @@ func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
 		}
 		due := time.Now().Add(delay)
 		lost := loss.next() // drawn for every packet, so that its place alone decides
+		if l.rewrite != nil && l.rewrite(buf[:n]) {
+			l.rewritten.Add(1)
+		}
 		if l.drop != nil && l.drop(buf[:n]) {
 			l.dropped.Add(1)
 			bufs.Put(buf)

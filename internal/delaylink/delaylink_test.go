@@ -736,3 +736,144 @@ func TestLoss(t *testing.T) {
 		t.Errorf("with Drop: Stats %+v, want %d dropped, and lost the rest of the %d missing", s, 2*n/10, len(again.missing[0])+len(again.missing[1]))
 	}
 }
+
+// readTCPCounters returns ns's Tcp counters from /proc/net/snmp, such as InCsumErrors,
+// the segments the kernel dropped for a wrong checksum.
+func readTCPCounters(t testing.TB, ns *delaylink.Namespace) map[string]int64 {
+	t.Helper()
+	return readSNMP(t, ns, "/proc/thread-self/net/snmp", "Tcp:")
+}
+
+// readSNMP reads the counters of the lines that start with prefix, a line of names
+// followed by a line of values, in the file name of ns.
+func readSNMP(t testing.TB, ns *delaylink.Namespace, name, prefix string) map[string]int64 {
+	t.Helper()
+	var names []string
+	counters := map[string]int64{}
+	for line := range strings.Lines(readFileIn(t, ns, name)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != prefix {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, v := range f[1:] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || i >= len(names) {
+				t.Fatalf("%s: %q", name, line)
+			}
+			counters[names[i]] = n
+		}
+	}
+	if len(counters) == 0 {
+		t.Fatalf("%s has no %s counters", name, prefix)
+	}
+	return counters
+}
+
+// synACKs returns a filter that calls f on the SYN-ACKs, and leaves the other packets
+// alone.
+func synACKs(f func([]byte) bool) func([]byte) bool {
+	return func(p []byte) bool {
+		var seg []byte
+		switch {
+		case len(p) >= 20 && p[0] == 0x45 && p[9] == unix.IPPROTO_TCP:
+			seg = p[20:]
+		case len(p) >= 40 && p[0]>>4 == 6 && p[6] == unix.IPPROTO_TCP:
+			seg = p[40:]
+		}
+		if len(seg) < 20 || seg[13]&0x12 != 0x12 { // SYN and ACK
+			return false
+		}
+		return f(p)
+	}
+}
+
+// TestStripFastOpenOnWire checks that a link that strips the fast open option from
+// SYNs and SYN-ACKs keeps the kernel's fast open and tfo's from ever getting a cookie,
+// and that the segments it changes still have the right checksum: the connections work
+// and neither end drops a segment for its checksum. TCPFastOpenCookieReqd counts the
+// requests for a cookie that a server receives (net/ipv4/tcp_fastopen.c,
+// tcp_try_fastopen), so it tells which SYNs reached the server still asking.
+func TestStripFastOpenOnWire(t *testing.T) {
+	const conns = 3
+	for _, network := range []string{"tcp4", "tcp6"} {
+		for _, client := range []struct {
+			name string
+			dial delaylink.DialFunc
+		}{
+			{"kernel", kernelFastOpen.DialContext},
+			{"tfo", (&tfo.Dialer{}).DialContext},
+		} {
+			for _, tt := range []struct {
+				name    string
+				rewrite func([]byte) bool
+				// Growth of the counters over the connections, and packets rewritten.
+				cookieReqd, active, passive, rewritten int64
+			}{
+				// Without the filter, the first connection fetches a cookie and the others
+				// fast-open: the test can tell.
+				{"none", nil, 1, conns - 1, conns - 1, 0},
+				// The server never sees a request: each SYN's is stripped.
+				{"SYNs and SYN-ACKs", delaylink.StripFastOpen, 0, 0, 0, conns},
+				// The server sees each request, and the cookie in its SYN-ACK is stripped.
+				{"SYN-ACKs", synACKs(delaylink.StripFastOpen), conns, 0, 0, conns},
+			} {
+				t.Run(network+"/"+client.name+"/"+tt.name, func(t *testing.T) {
+					l := newLink(t, delaylink.Config{RTT: 10 * time.Millisecond, Rewrite: tt.rewrite})
+					ln := listenIn(t, l.B, tfo.Listen, network)
+					serve(t, ln, answer)
+					extA, extB := readTCPExt(t, l.A), readTCPExt(t, l.B)
+					tcpA, tcpB := readTCPCounters(t, l.A), readTCPCounters(t, l.B)
+					dial := l.A.Dial(client.dial)
+					fast := 0
+					for i := range conns {
+						c, err := dial(t.Context(), network, ln.Addr().String())
+						if err != nil {
+							t.Fatal(err)
+						}
+						c.SetDeadline(time.Now().Add(10 * time.Second))
+						msg := "hello " + strconv.Itoa(i)
+						b := make([]byte, 64)
+						_, err = c.Write([]byte(msg))
+						var n int
+						if err == nil {
+							n, err = io.ReadAtLeast(c, b, len("re:"+msg))
+						}
+						if err != nil || string(b[:n]) != "re:"+msg {
+							t.Fatalf("connection %d: answer %q, %v", i, b[:n], err)
+						}
+						if ok, err := tfo.FastOpened(c); err != nil {
+							t.Fatal(err)
+						} else if ok {
+							fast++
+						}
+						c.Close()
+					}
+					a, b := readTCPExt(t, l.A), readTCPExt(t, l.B)
+					got := [...]int64{
+						b["TCPFastOpenCookieReqd"] - extB["TCPFastOpenCookieReqd"],
+						a["TCPFastOpenActive"] - extA["TCPFastOpenActive"],
+						b["TCPFastOpenPassive"] - extB["TCPFastOpenPassive"],
+						l.Stats().Rewritten,
+					}
+					want := [...]int64{tt.cookieReqd, tt.active, tt.passive, tt.rewritten}
+					if got != want {
+						t.Errorf("TCPFastOpenCookieReqd +%d in B, TCPFastOpenActive +%d in A, TCPFastOpenPassive +%d in B, %d packets rewritten; want +%d, +%d, +%d, %d",
+							got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3])
+					}
+					if want := int(tt.active); fast != want {
+						t.Errorf("%d connections fast-opened, want %d", fast, want)
+					}
+					for ns, before := range map[*delaylink.Namespace]map[string]int64{l.A: tcpA, l.B: tcpB} {
+						if d := readTCPCounters(t, ns)["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
+							t.Errorf("InCsumErrors +%d in %v's namespace", d, ns.Addr())
+						}
+					}
+				})
+			}
+		}
+	}
+}
