@@ -44,6 +44,9 @@ const MTU = 1500
 // full, and the kernel then drops what the device's own queue cannot hold.
 const queueLen = 1 << 14
 
+// linkPrefix6 is the IPv6 prefix of the link's devices.
+var linkPrefix6 = netip.MustParsePrefix("2001:2::/64")
+
 // errClosed is the error of a call on a closed link.
 var errClosed = errors.New("delaylink: link closed")
 
@@ -118,8 +121,8 @@ func New(cfg Config) (*Link, error) {
 		addr netip.Prefix
 		ip6  netip.Prefix
 	}{
-		{&l.A, netip.MustParsePrefix("198.18.0.1/30"), netip.MustParsePrefix("2001:2::1/64")},
-		{&l.B, netip.MustParsePrefix("198.18.0.2/30"), netip.MustParsePrefix("2001:2::2/64")},
+		{&l.A, netip.MustParsePrefix("198.18.0.1/30"), netip.PrefixFrom(netip.MustParseAddr("2001:2::1"), linkPrefix6.Bits())},
+		{&l.B, netip.MustParsePrefix("198.18.0.2/30"), netip.PrefixFrom(netip.MustParseAddr("2001:2::2"), linkPrefix6.Bits())},
 	}
 	for i, e := range ends {
 		ns, dev, err := newNamespace(e.addr, e.ip6)

@@ -877,3 +877,44 @@ func TestStripFastOpenOnWire(t *testing.T) {
 		}
 	}
 }
+
+// TestAddAddr6 checks that a server can listen on an address that AddAddr6 added, and
+// that the other end reaches it across the link.
+func TestAddAddr6(t *testing.T) {
+	l := newLink(t, delaylink.Config{RTT: 2 * time.Millisecond})
+	extra := netip.MustParseAddr("2001:2::a")
+	for _, bad := range []string{"2001:3::1", "198.18.0.6", "::ffff:198.18.0.6"} {
+		if err := l.B.AddAddr6(netip.MustParseAddr(bad)); err == nil {
+			t.Errorf("AddAddr6(%s) succeeded", bad)
+		}
+	}
+	if err := l.B.AddAddr6(extra); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp6", netip.AddrPortFrom(extra, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	serve(t, ln, answer)
+	before := l.Stats().Forwarded
+	c, err := l.A.Dial((&net.Dialer{}).DialContext)(t.Context(), "tcp6", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 16)
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "re:hi" {
+		t.Fatalf("answer %q, %v", b[:n], err)
+	}
+	if got := l.Stats().Forwarded - before; got < 4 {
+		t.Errorf("%d packets crossed the link, want a handshake and an exchange", got)
+	}
+}
