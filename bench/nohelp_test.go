@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,8 @@ func slicesMin(v []float64) float64 {
 }
 
 // TestNoHelpOnly checks that -tables nohelp measures the cases where fast open cannot
-// help first, and stops at once when interrupted.
+// help first, and stops at once when interrupted, leaving no thread in another network
+// namespace (and, with its cleanup, no goroutine).
 func TestNoHelpOnly(t *testing.T) {
 	requireNamespace(t)
 	t.Cleanup(func() { goleak.VerifyNone(t) })
@@ -136,6 +138,20 @@ func TestNoHelpOnly(t *testing.T) {
 	}
 	if !strings.HasPrefix(first, "where fast open cannot help") {
 		t.Errorf("first progress %q, want the cases where fast open cannot help", first)
+	}
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []string
+	for range 100 { // a thread ends just after its goroutine
+		if others = threadsElsewhere(t, self); len(others) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(others) > 0 {
+		t.Errorf("threads left in other network namespaces: %v", others)
 	}
 }
 
