@@ -201,8 +201,9 @@ func (s *noHelpServers) close() {
 // dualName is the host whose first address is silent.
 const dualName = "dual.nohelp.test"
 
-// measureNoHelp measures the cases where fast open cannot help, each over a link with
-// a round trip of cfg.rtt between two network namespaces, until ctx is done.
+// measureNoHelp measures the cases where fast open cannot help, until ctx is done: over
+// links with a round trip of cfg.rtt between two network namespaces, and over loopback
+// for the host whose first address is silent.
 func measureNoHelp(ctx context.Context, cfg noHelpConfig, prog *progress) (*noHelpResults, error) {
 	res := &noHelpResults{cfg: cfg}
 	prog.set("where fast open cannot help: making the namespaces")
