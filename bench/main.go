@@ -27,6 +27,14 @@
 // In both parts it checks, with the kernel's TcpExt counters and FastOpened, that the
 // tfo connections were really fast-opened.
 //
+// A last table shows where fast open cannot help, and what tfo must then not lose:
+// over links with a 10 ms round trip, tfo against net and against the kernel's own
+// fast open (net.Dialer with TCP_FASTOPEN_CONNECT), each case a ratio to net's median
+// time to the first byte from the server, whose goal is at most 1.05 (see nohelp.go):
+// a host whose first address, IPv6, is silent; a server that speaks first; a relay to
+// it; a path that loses 3% of its packets; a middlebox that drops SYNs with data.
+// -tables gains or -tables nohelp measures only the first tables or only the last.
+//
 // Without root, bench measures loopback on the host, where fast open happens only if
 // the host's settings allow it, and says so. Nothing it makes outlives it, whether it
 // ends or is interrupted.
@@ -34,6 +42,7 @@
 // Usage:
 //
 //	go run ./bench [-rtt 20ms] [-n 50] [-cycles 1000] [-rounds 20] [-svg file]
+//	               [-tables all|gains|nohelp] [-nohelp-n 10] [-loss-n 100]
 package main
 
 import (
@@ -46,6 +55,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +85,8 @@ type config struct {
 	n              int
 	cycles, rounds int
 	svg            string
+	tables         string // all, gains or nohelp
+	noHelp         noHelpConfig
 }
 
 func main() {
@@ -84,8 +96,13 @@ func main() {
 	flag.IntVar(&cfg.cycles, "cycles", 1000, "loopback: cycles per round; a round also makes 5 round trips per cycle")
 	flag.IntVar(&cfg.rounds, "rounds", 20, "loopback: rounds per package")
 	flag.StringVar(&cfg.svg, "svg", "", "write a chart of the link's ratios to `file`, as SVG")
+	flag.StringVar(&cfg.tables, "tables", "all", "the tables to measure: all, gains (over the link and loopback) or nohelp (where fast open cannot help)")
+	flag.IntVar(&cfg.noHelp.n, "nohelp-n", 10, "where fast open cannot help: conns per package to a server that speaks first, directly and through a relay; at most 3 to a host whose first address is silent")
+	flag.IntVar(&cfg.noHelp.lossN, "loss-n", 100, "where fast open cannot help: conns per package over the lossy path and behind the middlebox")
 	flag.Parse()
-	if cfg.rtt <= 0 || cfg.n < 1 || cfg.cycles < 1 || cfg.rounds < 1 || flag.NArg() > 0 {
+	cfg.noHelp.rtt = noHelpRTT
+	if cfg.rtt <= 0 || cfg.n < 1 || cfg.cycles < 1 || cfg.rounds < 1 || flag.NArg() > 0 ||
+		!slices.Contains([]string{"all", "gains", "nohelp"}, cfg.tables) || cfg.noHelp.n < 1 || cfg.noHelp.lossN < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -111,6 +128,12 @@ func run(ctx context.Context, cfg config, w io.Writer, prog *progress) int {
 		return 1
 	}
 	fmt.Fprintf(w, "tfo against net on %s\n\n", machine())
+	if cfg.tables == "nohelp" {
+		if err := noHelpTable(ctx, cfg.noHelp, w, prog); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
 	var problems []string
 	if netns.Inside() {
 		res, err := measureLink(ctx, cfg.rtt, cfg.n, prog)
@@ -141,6 +164,12 @@ func run(ctx context.Context, cfg config, w io.Writer, prog *progress) int {
 	res.print(w, netns.Inside())
 	if netns.Inside() && !res.fastOpened() {
 		problems = append(problems, "the tfo cycles were not fast-opened")
+	}
+	if cfg.tables == "all" {
+		fmt.Fprintln(w)
+		if err := noHelpTable(ctx, cfg.noHelp, w, prog); err != nil {
+			return fail(err)
+		}
 	}
 	if len(problems) > 0 {
 		fmt.Fprintln(os.Stderr, "bench:", strings.Join(problems, "; "))

@@ -1,12 +1,16 @@
 // Package delaylink joins two private network namespaces by a link that holds each
 // packet for half a round-trip time, keeps the packets in order and drops only those a
-// filter chooses, so that programs can measure and test TCP over a slow network on one
-// machine without touching the host's network or settings.
+// filter chooses or a seeded random loss takes, so that programs can measure and test
+// TCP over a slow network on one machine without touching the host's network or
+// settings.
 //
 // Each namespace has lo up, net.ipv4.tcp_fastopen=3, and a TUN device, delay0, whose
 // addresses are in 198.18.0.0/30 and 2001:2::/64, the ranges set aside for benchmarks
 // (RFC 2544, RFC 5180). For each direction one goroutine reads the packets that one
 // device sends and another writes them to the other device once their delay has passed.
+// On the way a link may change packets, as a middlebox that removes options does
+// ([StripFastOpen]), drop those a filter chooses ([SYNWithData]), and lose a share of
+// them at random, the same packets for the same seed.
 //
 // A socket belongs to the namespace of the thread that made it, so listeners and dials
 // must be made on a thread of the namespace, with [Namespace.Do] or [Namespace.Dial];
@@ -20,6 +24,8 @@ package delaylink
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -38,6 +44,9 @@ const MTU = 1500
 // full, and the kernel then drops what the device's own queue cannot hold.
 const queueLen = 1 << 14
 
+// linkPrefix6 is the IPv6 prefix of the link's devices.
+var linkPrefix6 = netip.MustParsePrefix("2001:2::/64")
+
 // errClosed is the error of a call on a closed link.
 var errClosed = errors.New("delaylink: link closed")
 
@@ -46,10 +55,28 @@ type Config struct {
 	// RTT is the round-trip time the link adds: it holds each packet for RTT/2.
 	RTT time.Duration
 
-	// Drop, if not nil, is called with each packet the link receives, an IPv4 or IPv6
-	// packet from either namespace, and the packet is dropped if it returns true. It
-	// may be called from two goroutines at once, and must not keep p. See SYNWithData.
+	// Rewrite, if not nil, is called first with each packet the link receives, an IPv4
+	// or IPv6 packet from either namespace. It may change the bytes of p in place, but
+	// not its length, and reports whether it changed them. It may be called from two
+	// goroutines at once, one per direction, and must not keep p. See StripFastOpen.
+	Rewrite func(p []byte) (changed bool)
+
+	// Drop, if not nil, is called next with each packet, as Rewrite left it, and the
+	// packet is dropped if it returns true. It may be called from two goroutines at
+	// once, one per direction, and must not keep p. See SYNWithData.
 	Drop func(p []byte) bool
+
+	// Loss is the share of packets, from 0 to 1, that the link loses at random in
+	// each direction, on top of those that Drop drops. Zero means none.
+	Loss float64
+
+	// Seed chooses which packets are lost. The link decides the fate of the i-th packet
+	// it receives in a direction, counting from 0 and counting every packet, with the
+	// i-th number drawn from a generator seeded with Seed and the direction (0 from A
+	// to B, 1 from B to A), whatever Rewrite and Drop do: two links with the same Loss
+	// and Seed lose the packets of the same places in each direction. LossPattern
+	// returns those places.
+	Seed uint64
 }
 
 // A Link joins two network namespaces, A and B.
@@ -58,20 +85,25 @@ type Link struct {
 	A, B *Namespace
 
 	rtt       time.Duration
+	rewrite   func([]byte) bool
 	drop      func([]byte) bool
+	loss      float64
+	seed      uint64
 	devs      [2]*os.File
 	closing   chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
-	forwarded, dropped, failed atomic.Int64
+	forwarded, dropped, lost, failed, rewritten atomic.Int64
 }
 
 // Stats counts the packets a link has received.
 type Stats struct {
 	Forwarded int64 // delivered to the other namespace
 	Dropped   int64 // dropped because Config.Drop returned true
+	Lost      int64 // lost at random, as Config.Loss says, and not dropped by Drop
 	Failed    int64 // refused by the other namespace's device
+	Rewritten int64 // changed by Config.Rewrite, whatever became of them
 }
 
 // New makes two network namespaces and joins them by a link that delays each packet by
@@ -80,14 +112,17 @@ func New(cfg Config) (*Link, error) {
 	if cfg.RTT < 0 {
 		return nil, errors.New("delaylink: negative RTT")
 	}
-	l := &Link{rtt: cfg.RTT, drop: cfg.Drop, closing: make(chan struct{})}
+	if !(cfg.Loss >= 0 && cfg.Loss <= 1) {
+		return nil, fmt.Errorf("delaylink: loss %v outside [0, 1]", cfg.Loss)
+	}
+	l := &Link{rtt: cfg.RTT, rewrite: cfg.Rewrite, drop: cfg.Drop, loss: cfg.Loss, seed: cfg.Seed, closing: make(chan struct{})}
 	ends := []struct {
 		ns   **Namespace
 		addr netip.Prefix
 		ip6  netip.Prefix
 	}{
-		{&l.A, netip.MustParsePrefix("198.18.0.1/30"), netip.MustParsePrefix("2001:2::1/64")},
-		{&l.B, netip.MustParsePrefix("198.18.0.2/30"), netip.MustParsePrefix("2001:2::2/64")},
+		{&l.A, netip.MustParsePrefix("198.18.0.1/30"), netip.PrefixFrom(netip.MustParseAddr("2001:2::1"), linkPrefix6.Bits())},
+		{&l.B, netip.MustParsePrefix("198.18.0.2/30"), netip.PrefixFrom(netip.MustParseAddr("2001:2::2"), linkPrefix6.Bits())},
 	}
 	for i, e := range ends {
 		ns, dev, err := newNamespace(e.addr, e.ip6)
@@ -97,9 +132,38 @@ func New(cfg Config) (*Link, error) {
 		}
 		*e.ns, l.devs[i] = ns, dev
 	}
-	l.move(l.devs[0], l.devs[1])
-	l.move(l.devs[1], l.devs[0])
+	l.move(0, l.devs[0], l.devs[1])
+	l.move(1, l.devs[1], l.devs[0])
 	return l, nil
+}
+
+// A lossGen decides which packets a direction of a link loses.
+type lossGen struct {
+	rate float64
+	r    *rand.Rand
+}
+
+func newLossGen(rate float64, seed uint64, dir int) *lossGen {
+	return &lossGen{rate, rand.New(rand.NewPCG(seed, uint64(dir)))}
+}
+
+// next reports whether the next packet is lost.
+func (g *lossGen) next() bool {
+	return g.rate > 0 && g.r.Float64() < g.rate
+}
+
+// LossPattern returns the places, counting from 0, of the packets among the first n
+// that a link made with loss and seed loses in direction dir: 0 from A to B, 1 from B
+// to A. See Config.Seed.
+func LossPattern(loss float64, seed uint64, dir, n int) []int {
+	var lost []int
+	g := newLossGen(loss, seed, dir)
+	for i := range n {
+		if g.next() {
+			lost = append(lost, i)
+		}
+	}
+	return lost
 }
 
 // RTT returns the round-trip time the link adds.
@@ -107,7 +171,13 @@ func (l *Link) RTT() time.Duration { return l.rtt }
 
 // Stats returns the link's counts so far.
 func (l *Link) Stats() Stats {
-	return Stats{Forwarded: l.forwarded.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load()}
+	return Stats{
+		Forwarded: l.forwarded.Load(),
+		Dropped:   l.dropped.Load(),
+		Lost:      l.lost.Load(),
+		Failed:    l.failed.Load(),
+		Rewritten: l.rewritten.Load(),
+	}
 }
 
 // Close stops the link, drops the packets it holds, and ends the threads of both
@@ -140,17 +210,17 @@ type packet struct {
 
 var bufs = sync.Pool{New: func() any { return new([MTU]byte) }}
 
-// move starts moving packets from the device src to the device dst.
-func (l *Link) move(src, dst *os.File) {
+// move starts moving packets from the device src to the device dst, in direction dir.
+func (l *Link) move(dir int, src, dst *os.File) {
 	q := make(chan packet, queueLen)
 	l.wg.Add(2)
-	go l.receive(src, q)
+	go l.receive(src, q, newLossGen(l.loss, l.seed, dir))
 	go l.deliver(dst, q)
 }
 
-// receive reads the packets from src and queues those it does not drop, each with the
-// time when it is due, until src is closed.
-func (l *Link) receive(src *os.File, q chan<- packet) {
+// receive reads the packets from src and queues those it neither drops nor loses, as
+// Rewrite left them, each with the time when it is due, until src is closed.
+func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
 	defer l.wg.Done()
 	defer close(q)
 	delay := l.rtt / 2
@@ -162,8 +232,17 @@ func (l *Link) receive(src *os.File, q chan<- packet) {
 			return
 		}
 		due := time.Now().Add(delay)
+		lost := loss.next() // drawn for every packet, so that its place alone decides
+		if l.rewrite != nil && l.rewrite(buf[:n]) {
+			l.rewritten.Add(1)
+		}
 		if l.drop != nil && l.drop(buf[:n]) {
 			l.dropped.Add(1)
+			bufs.Put(buf)
+			continue
+		}
+		if lost {
+			l.lost.Add(1)
 			bufs.Put(buf)
 			continue
 		}

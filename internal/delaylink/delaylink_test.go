@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -601,4 +602,319 @@ func openFDs(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestConfigErrors checks that New refuses a loss outside [0, 1], before it makes
+// anything.
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []delaylink.Config{{RTT: -time.Millisecond}, {Loss: -0.01}, {Loss: 1.01}, {Loss: math.NaN()}} {
+		if l, err := delaylink.New(cfg); err == nil {
+			l.Close()
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// sendSeqs sends n datagrams numbered from 0 from one end of a UDP pair to the other,
+// across l, and returns the numbers that did not arrive, in order. The link must have
+// carried nothing else in that direction before.
+func sendSeqs(t *testing.T, l *delaylink.Link, from, to *net.UDPConn, n int) []int {
+	t.Helper()
+	// Room for the whole burst, beyond net.core.rmem_max, as root may.
+	rc, _ := to.SyscallConn()
+	rc.Control(func(fd uintptr) {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			t.Error(err)
+		}
+	})
+	write := from.Write
+	if from.RemoteAddr() == nil {
+		dst := to.LocalAddr().(*net.UDPAddr).AddrPort()
+		write = func(b []byte) (int, error) { return from.WriteToUDPAddrPort(b, dst) }
+	}
+	before := l.Stats()
+	msg := make([]byte, 100)
+	for i := range n {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		if _, err := write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the link has seen every datagram, those it forwarded are in to's queue.
+	var s delaylink.Stats
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s = l.Stats()
+		if s.Forwarded+s.Dropped+s.Lost-before.Forwarded-before.Dropped-before.Lost >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the link saw %d of %d datagrams", s.Forwarded+s.Dropped+s.Lost, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	arrived := make([]bool, n)
+	to.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range s.Forwarded - before.Forwarded {
+		m, err := to.Read(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq := binary.BigEndian.Uint32(msg[:m]); seq < uint32(n) {
+			arrived[seq] = true
+		}
+	}
+	var missing []int
+	for i, ok := range arrived {
+		if !ok {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// TestLoss checks that a link with Loss 3% loses about 3% of the packets in each
+// direction, at the places that Seed and the direction decide: the same on two links
+// with the same seed, whatever Drop drops, and other places with another seed.
+func TestLoss(t *testing.T) {
+	const (
+		n    = 3000
+		loss = 0.03
+		seed = 7
+	)
+	tenth := func(p []byte) bool { // every tenth datagram, by its number
+		return len(p) >= 32 && p[9] == unix.IPPROTO_UDP && binary.BigEndian.Uint32(p[28:])%10 == 0
+	}
+	type result struct {
+		missing [2][]int // from A to B, from B to A
+		stats   delaylink.Stats
+	}
+	run := func(name string, cfg delaylink.Config) (r result) {
+		t.Run(name, func(t *testing.T) {
+			l := newLink(t, cfg)
+			a, b := udpPair(t, l)
+			r.missing[0] = sendSeqs(t, l, a, b, n)
+			r.missing[1] = sendSeqs(t, l, b, a, n)
+			r.stats = l.Stats()
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		return r
+	}
+	first := run("seed", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed})
+	again := run("same seed, Drop", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed, Drop: tenth})
+	other := run("other seed", delaylink.Config{RTT: 2 * time.Millisecond, Loss: loss, Seed: seed + 1})
+	for dir, name := range []string{"A to B", "B to A"} {
+		lost := first.missing[dir]
+		t.Logf("%s: lost %d of %d", name, len(lost), n)
+		if got := float64(len(lost)) / n; got < loss-0.01 || got > loss+0.01 {
+			t.Errorf("%s: lost %.2f%% of the datagrams, want %.0f%% ± 1", name, 100*got, 100*loss)
+		}
+		if want := delaylink.LossPattern(loss, seed, dir, n); !slices.Equal(lost, want) {
+			t.Errorf("%s: lost datagrams %v, want those LossPattern names, %v", name, lost, want)
+		}
+		var tenths []int
+		for i := 0; i < n; i += 10 {
+			tenths = append(tenths, i)
+		}
+		union := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(lost), tenths...))))
+		if !slices.Equal(again.missing[dir], union) {
+			t.Errorf("%s: with the same seed and Drop taking every tenth, missing %v, want %v", name, again.missing[dir], union)
+		}
+		if slices.Equal(other.missing[dir], lost) {
+			t.Errorf("%s: another seed lost the same datagrams", name)
+		}
+	}
+	if slices.Equal(first.missing[0], first.missing[1]) {
+		t.Error("both directions lost the same places")
+	}
+	if s, want := first.stats, int64(len(first.missing[0])+len(first.missing[1])); s.Lost != want || s.Dropped != 0 || s.Failed != 0 {
+		t.Errorf("Stats %+v, want %d lost, none dropped or failed", s, want)
+	}
+	// A datagram that Drop takes counts as dropped even where it would have been lost.
+	if s := again.stats; s.Dropped != 2*n/10 || s.Lost+s.Dropped != int64(len(again.missing[0])+len(again.missing[1])) {
+		t.Errorf("with Drop: Stats %+v, want %d dropped, and lost the rest of the %d missing", s, 2*n/10, len(again.missing[0])+len(again.missing[1]))
+	}
+}
+
+// readTCPCounters returns ns's Tcp counters from /proc/net/snmp, such as InCsumErrors,
+// the segments the kernel dropped for a wrong checksum.
+func readTCPCounters(t testing.TB, ns *delaylink.Namespace) map[string]int64 {
+	t.Helper()
+	return readSNMP(t, ns, "/proc/thread-self/net/snmp", "Tcp:")
+}
+
+// readSNMP reads the counters of the lines that start with prefix, a line of names
+// followed by a line of values, in the file name of ns.
+func readSNMP(t testing.TB, ns *delaylink.Namespace, name, prefix string) map[string]int64 {
+	t.Helper()
+	var names []string
+	counters := map[string]int64{}
+	for line := range strings.Lines(readFileIn(t, ns, name)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != prefix {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, v := range f[1:] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || i >= len(names) {
+				t.Fatalf("%s: %q", name, line)
+			}
+			counters[names[i]] = n
+		}
+	}
+	if len(counters) == 0 {
+		t.Fatalf("%s has no %s counters", name, prefix)
+	}
+	return counters
+}
+
+// synACKs returns a filter that calls f on the SYN-ACKs, and leaves the other packets
+// alone.
+func synACKs(f func([]byte) bool) func([]byte) bool {
+	return func(p []byte) bool {
+		var seg []byte
+		switch {
+		case len(p) >= 20 && p[0] == 0x45 && p[9] == unix.IPPROTO_TCP:
+			seg = p[20:]
+		case len(p) >= 40 && p[0]>>4 == 6 && p[6] == unix.IPPROTO_TCP:
+			seg = p[40:]
+		}
+		if len(seg) < 20 || seg[13]&0x12 != 0x12 { // SYN and ACK
+			return false
+		}
+		return f(p)
+	}
+}
+
+// TestStripFastOpenOnWire checks that a link that strips the fast open option from
+// SYNs and SYN-ACKs keeps the kernel's fast open and tfo's from ever getting a cookie,
+// and that the segments it changes still have the right checksum: the connections work
+// and neither end drops a segment for its checksum. TCPFastOpenCookieReqd counts the
+// requests for a cookie that a server receives (net/ipv4/tcp_fastopen.c,
+// tcp_try_fastopen), so it tells which SYNs reached the server still asking.
+func TestStripFastOpenOnWire(t *testing.T) {
+	const conns = 3
+	for _, network := range []string{"tcp4", "tcp6"} {
+		for _, client := range []struct {
+			name string
+			dial delaylink.DialFunc
+		}{
+			{"kernel", kernelFastOpen.DialContext},
+			{"tfo", (&tfo.Dialer{}).DialContext},
+		} {
+			for _, tt := range []struct {
+				name    string
+				rewrite func([]byte) bool
+				// Growth of the counters over the connections, and packets rewritten.
+				cookieReqd, active, passive, rewritten int64
+			}{
+				// Without the filter, the first connection fetches a cookie and the others
+				// fast-open: the test can tell.
+				{"none", nil, 1, conns - 1, conns - 1, 0},
+				// The server never sees a request: each SYN's is stripped.
+				{"SYNs and SYN-ACKs", delaylink.StripFastOpen, 0, 0, 0, conns},
+				// The server sees each request, and the cookie in its SYN-ACK is stripped.
+				{"SYN-ACKs", synACKs(delaylink.StripFastOpen), conns, 0, 0, conns},
+			} {
+				t.Run(network+"/"+client.name+"/"+tt.name, func(t *testing.T) {
+					l := newLink(t, delaylink.Config{RTT: 10 * time.Millisecond, Rewrite: tt.rewrite})
+					ln := listenIn(t, l.B, tfo.Listen, network)
+					serve(t, ln, answer)
+					extA, extB := readTCPExt(t, l.A), readTCPExt(t, l.B)
+					tcpA, tcpB := readTCPCounters(t, l.A), readTCPCounters(t, l.B)
+					dial := l.A.Dial(client.dial)
+					fast := 0
+					for i := range conns {
+						c, err := dial(t.Context(), network, ln.Addr().String())
+						if err != nil {
+							t.Fatal(err)
+						}
+						c.SetDeadline(time.Now().Add(10 * time.Second))
+						msg := "hello " + strconv.Itoa(i)
+						b := make([]byte, 64)
+						_, err = c.Write([]byte(msg))
+						var n int
+						if err == nil {
+							n, err = io.ReadAtLeast(c, b, len("re:"+msg))
+						}
+						if err != nil || string(b[:n]) != "re:"+msg {
+							t.Fatalf("connection %d: answer %q, %v", i, b[:n], err)
+						}
+						if ok, err := tfo.FastOpened(c); err != nil {
+							t.Fatal(err)
+						} else if ok {
+							fast++
+						}
+						c.Close()
+					}
+					a, b := readTCPExt(t, l.A), readTCPExt(t, l.B)
+					got := [...]int64{
+						b["TCPFastOpenCookieReqd"] - extB["TCPFastOpenCookieReqd"],
+						a["TCPFastOpenActive"] - extA["TCPFastOpenActive"],
+						b["TCPFastOpenPassive"] - extB["TCPFastOpenPassive"],
+						l.Stats().Rewritten,
+					}
+					want := [...]int64{tt.cookieReqd, tt.active, tt.passive, tt.rewritten}
+					if got != want {
+						t.Errorf("TCPFastOpenCookieReqd +%d in B, TCPFastOpenActive +%d in A, TCPFastOpenPassive +%d in B, %d packets rewritten; want +%d, +%d, +%d, %d",
+							got[0], got[1], got[2], got[3], want[0], want[1], want[2], want[3])
+					}
+					if want := int(tt.active); fast != want {
+						t.Errorf("%d connections fast-opened, want %d", fast, want)
+					}
+					for ns, before := range map[*delaylink.Namespace]map[string]int64{l.A: tcpA, l.B: tcpB} {
+						if d := readTCPCounters(t, ns)["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
+							t.Errorf("InCsumErrors +%d in %v's namespace", d, ns.Addr())
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestAddAddr6 checks that a server can listen on an address that AddAddr6 added, and
+// that the other end reaches it across the link.
+func TestAddAddr6(t *testing.T) {
+	l := newLink(t, delaylink.Config{RTT: 2 * time.Millisecond})
+	extra := netip.MustParseAddr("2001:2::a")
+	for _, bad := range []string{"2001:3::1", "198.18.0.6", "::ffff:198.18.0.6"} {
+		if err := l.B.AddAddr6(netip.MustParseAddr(bad)); err == nil {
+			t.Errorf("AddAddr6(%s) succeeded", bad)
+		}
+	}
+	if err := l.B.AddAddr6(extra); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := l.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp6", netip.AddrPortFrom(extra, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	serve(t, ln, answer)
+	before := l.Stats().Forwarded
+	c, err := l.A.Dial((&net.Dialer{}).DialContext)(t.Context(), "tcp6", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 16)
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "re:hi" {
+		t.Fatalf("answer %q, %v", b[:n], err)
+	}
+	if got := l.Stats().Forwarded - before; got < 4 {
+		t.Errorf("%d packets crossed the link, want a handshake and an exchange", got)
+	}
 }

@@ -181,6 +181,22 @@ func (n *Namespace) SetSysctl(name, value string) error {
 	})
 }
 
+// AddAddr6 gives the namespace's end of the link the IPv6 address addr, besides
+// Addr6, so that servers can listen on addresses of their own. The other end reaches
+// addr if it is in the link's prefix, 2001:2::/64.
+func (n *Namespace) AddAddr6(addr netip.Addr) error {
+	if !addr.Is6() || addr.Is4In6() || !linkPrefix6.Contains(addr) {
+		return fmt.Errorf("delaylink: %v is not in %v", addr, linkPrefix6)
+	}
+	return n.Do(func() error {
+		ifi, err := net.InterfaceByName(Device)
+		if err != nil {
+			return err
+		}
+		return addIPv6(int32(ifi.Index), netip.PrefixFrom(addr, linkPrefix6.Bits()))
+	})
+}
+
 // makeDevice makes the TUN device Device in the calling thread's namespace, with the
 // addresses addr and addr6, after bringing lo up and turning fast open on, and returns
 // its file, non-blocking, so that closing it ends a Read.

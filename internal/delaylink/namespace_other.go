@@ -29,3 +29,6 @@ func (n *Namespace) ReadTCPExt() (map[string]int64, error) { return nil, errUnsu
 
 // SetSysctl returns an error: network namespaces need Linux.
 func (n *Namespace) SetSysctl(name, value string) error { return errUnsupported }
+
+// AddAddr6 returns an error: network namespaces need Linux.
+func (n *Namespace) AddAddr6(addr netip.Addr) error { return errUnsupported }

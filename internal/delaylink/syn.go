@@ -22,6 +22,80 @@ func SYNWithData(p []byte) bool {
 	return flags&(tcpSYN|tcpACK) == tcpSYN && off >= 20 && len(seg) > off
 }
 
+// TCP option kinds: RFC 9293, section 3.2; fast open, RFC 7413, section 4.1.1; and the
+// experimental kind of RFC 6994, whose two bytes after the length name the experiment.
+const (
+	optEnd        = 0
+	optNOP        = 1
+	optFastOpen   = 34
+	optExperiment = 254
+	fastOpenMagic = 0xF989 // the experiment of fast open before it had kind 34
+)
+
+// StripFastOpen overwrites with NOPs the fast open options in p, an IPv4 or IPv6
+// packet, if it holds a SYN or a SYN-ACK, and updates its TCP checksum to match: both
+// the option of RFC 7413 (kind 34) and its experimental form (kind 254 with the magic
+// number 0xF989), whether they carry a cookie or ask for one. It reports whether it
+// changed p. It leaves the rest in place, the data of a SYN included, as a middlebox
+// that removes the options it does not know does, and stops at an option whose length
+// is wrong. It does not look past IPv6 extension headers, nor into fragments. It suits
+// Config.Rewrite.
+func StripFastOpen(p []byte) bool {
+	seg, ok := tcpSegment(p)
+	if !ok || len(seg) < 20 || seg[13]&tcpSYN == 0 {
+		return false
+	}
+	off := int(seg[12]>>4) * 4
+	if off > len(seg) {
+		return false
+	}
+	changed := false
+	for i := 20; i < off; {
+		switch seg[i] {
+		case optEnd:
+			return changed
+		case optNOP:
+			i++
+			continue
+		}
+		if i+1 >= off {
+			return changed
+		}
+		n := int(seg[i+1])
+		if n < 2 || i+n > off {
+			return changed
+		}
+		if seg[i] == optFastOpen || seg[i] == optExperiment && n >= 4 && binary.BigEndian.Uint16(seg[i+2:]) == fastOpenMagic {
+			fillNOPs(seg, i, i+n)
+			changed = true
+		}
+		i += n
+	}
+	return changed
+}
+
+// fillNOPs overwrites seg[from:to], within the options of the TCP segment seg, with
+// NOPs, and updates the checksum incrementally, over the 16-bit words that change, as
+// RFC 1624, section 3, equation 3 does: HC' = ~(~HC + ~m + m'). The pseudo-header,
+// IPv4's or IPv6's, does not change.
+func fillNOPs(seg []byte, from, to int) {
+	lo, hi := from&^1, (to+1)&^1 // the header's length is a multiple of 4
+	sum := uint32(^binary.BigEndian.Uint16(seg[16:18]))
+	for i := lo; i < hi; i += 2 {
+		sum += uint32(^binary.BigEndian.Uint16(seg[i:]))
+	}
+	for i := from; i < to; i++ {
+		seg[i] = optNOP
+	}
+	for i := lo; i < hi; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(seg[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(seg[16:18], ^uint16(sum))
+}
+
 // tcpSegment returns the TCP segment that p, an IPv4 or IPv6 packet, carries.
 func tcpSegment(p []byte) (seg []byte, ok bool) {
 	if len(p) == 0 {
