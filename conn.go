@@ -365,16 +365,19 @@ func (c *Conn) connectNow() (*net.TCPConn, error) {
 
 // ReadFrom implements the [io.ReaderFrom] ReadFrom method. On a conn that has not
 // connected yet, the first bytes read from r go out in the SYN; the rest goes through
-// [net.TCPConn.ReadFrom], which uses splice or sendfile where it can.
+// [net.TCPConn.ReadFrom], which uses splice or sendfile where it can. Before the conn's
+// first Write, the first bytes go through Write.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if !c.ok() {
 		return 0, syscall.EINVAL
 	}
 	var n int64
 	var tc *net.TCPConn
-	if c.connected() {
+	if c.connected() && !c.watch.Load() {
 		tc = c.tc
 	} else {
+		// The first bytes go through Write: in the SYN, or to tell that the client
+		// spoke first.
 		buf := make([]byte, firstChunk)
 		for {
 			m, err := r.Read(buf)
@@ -403,10 +406,34 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // WriteTo implements the [io.WriterTo] WriteTo method. On a conn that has not connected
-// yet, it first waits as Read does.
+// yet, it first waits as Read does. Before the conn's first Write, it reads the first
+// bytes itself, to learn whether the server speaks first, then hands the rest to
+// [net.TCPConn.WriteTo], which uses splice where it can.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if !c.ok() {
 		return 0, syscall.EINVAL
+	}
+	var n int64
+	if c.watch.Load() {
+		// Read the first bytes here, so that a server that speaks first is learnt.
+		buf := make([]byte, firstChunk)
+		m, err := c.Read(buf)
+		if m > 0 {
+			wm, werr := w.Write(buf[:m])
+			n = int64(wm)
+			if werr == nil && wm < m {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
 	}
 	var tc *net.TCPConn
 	if c.connected() {
@@ -414,11 +441,11 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	} else {
 		var err error
 		if tc, err = c.awaitSocket("read", true); err != nil {
-			return 0, err
+			return n, err
 		}
 	}
-	n, err := tc.WriteTo(w)
-	return n, c.addrErr(err)
+	m, err := tc.WriteTo(w)
+	return n + m, c.addrErr(err)
 }
 
 // SyscallConn is like [net.TCPConn.SyscallConn]. Before the connect it reaches the

@@ -122,9 +122,8 @@ func (c *Conn) start(b []byte, op string) (run *connectRun, n int, err error) {
 	p.mu.Unlock()
 
 	n, done, err := tryFirst(tc, b)
-	var se *os.SyscallError
 	switch {
-	case done && (err == nil || errors.As(err, &se) && se.Syscall == "write"):
+	case done && (err == nil || streamError(err)):
 		// Connected, and if err is not nil, ended by the server since.
 		if eerr := c.establish(nil); eerr != nil {
 			return nil, 0, eerr
@@ -162,6 +161,13 @@ func (c *Conn) start(b []byte, op string) (run *connectRun, n int, err error) {
 	p.mu.Unlock()
 	go c.carryOn(ctx, run, tc, ra)
 	return run, 0, nil
+}
+
+// streamError reports whether err, from tryFirst, is an error of the stream, which
+// the server ended after the handshake.
+func streamError(err error) bool {
+	var se *os.SyscallError
+	return errors.As(err, &se) && se.Syscall == "write"
 }
 
 // carryOn carries on with run, a connect that start began on tc, for ra, and tries the

@@ -218,12 +218,12 @@ func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.C
 	if cur, ok := ctx.Deadline(); !dl.IsZero() && (!ok || dl.Before(cur)) {
 		ctx, cancel = context.WithDeadline(ctx, dl)
 	}
-	if d.Cancel != nil {
+	if oldCancel := d.Cancel; oldCancel != nil {
 		var stop context.CancelFunc
 		ctx, stop = context.WithCancel(ctx)
 		go func() {
 			select {
-			case <-d.Cancel:
+			case <-oldCancel:
 				stop()
 			case <-ctx.Done():
 			}
