@@ -93,6 +93,7 @@ func TestContextDeadlineBoundsConnect(t *testing.T) {
 	if !errors.As(nerr, &ne) || !ne.Timeout() || err.Error() != nerr.Error() {
 		t.Errorf("Write to a silent server: %v; net's dial: %v", err, nerr)
 	}
+	t.Logf("silent server, context deadline %v: tfo's Write failed after %v, net's dial after %v", limit, tfoTime, netTime)
 	if tfoTime < limit || tfoTime > netTime+slack {
 		t.Errorf("the Write failed after %v; net's dial after %v", tfoTime, netTime)
 	}
@@ -169,6 +170,7 @@ func TestDualStackSilentFirst(t *testing.T) {
 				defer nc.Close()
 				checkAnswer(t, nc, "net")
 			})
+			t.Logf("answered after %v; net after %v", tfoTime, netTime)
 			if tfoTime > netTime+slack {
 				t.Errorf("answered after %v; net after %v", tfoTime, netTime)
 			}
@@ -279,6 +281,7 @@ func TestWriteDeadlineShorterThanRTT(t *testing.T) {
 			t.Errorf("%T: answer %q, %v", c, b[:m], err)
 		}
 	}
+	t.Logf("Write with a deadline of half the round trip: tfo %d, %v; net %d, %v", tfoN, tfoErr, netN, netErr)
 	if tfoN != netN || (tfoErr == nil) != (netErr == nil) {
 		t.Errorf("Write with a deadline of half a round trip = %d, %v; net's: %d, %v", tfoN, tfoErr, netN, netErr)
 	}
@@ -336,7 +339,9 @@ func TestPollingReads(t *testing.T) {
 			t.Fatalf("no banner after %v of polling", time.Since(start))
 		}
 	}
-	if e := time.Since(start); e > DefaultReadWait+slack {
+	e := time.Since(start)
+	t.Logf("polling Reads: the banner came after %v", e)
+	if e > DefaultReadWait+slack {
 		t.Errorf("the banner came after %v; want ReadWait, %v", e, DefaultReadWait)
 	}
 }
@@ -360,6 +365,7 @@ func TestResetAfterSYNData(t *testing.T) {
 			_, rerr := io.ReadAll(c)
 			results = append(results, fmt.Sprintf("Write %d, %v; Read %v", n, err, errors.Is(rerr, syscall.ECONNRESET)))
 		}
+		t.Logf("tfo: %s; net: %s", results[0], results[1])
 		if results[0] != results[1] {
 			t.Errorf("tfo: %s\nnet: %s", results[0], results[1])
 		}
