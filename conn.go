@@ -22,6 +22,8 @@ type Conn struct {
 	// watch is true until the conn's first Write or first byte read: a byte read
 	// before any Write means that the server speaks first.
 	watch atomic.Bool
+
+	result atomic.Uint32 // the conn's Outcome plus one, once known
 }
 
 const (
@@ -176,6 +178,9 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.state.Store(stateClosed)
+	if !p.established {
+		c.decide(OutcomeNotConnected)
+	}
 	err := c.tc.Close()
 	run := p.run
 	p.wakeLocked()

@@ -4,6 +4,8 @@ package tfo
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"syscall"
 
@@ -78,3 +80,27 @@ func fastOpened(c syscall.RawConn) (bool, error) {
 	}
 	return v != 0, nil
 }
+
+// fastOpenOutcome tells what became of fast open on the connection behind c, which was
+// dialed to raddr, or accepted if raddr is nil. FreeBSD tells it of an accepted
+// connection only, as fastOpened does.
+func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
+	if raddr != nil {
+		return OutcomeUnknown, nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return OutcomeUnknown, err
+	}
+	ok, err := fastOpened(rc)
+	switch {
+	case err != nil:
+		return OutcomeUnknown, err
+	case ok:
+		return OutcomeAcceptedFastOpen, nil
+	}
+	return OutcomeAcceptedPlain, nil
+}
+
+// cookieCached reports false: FreeBSD does not tell.
+func cookieCached(netip.Addr) bool { return false }

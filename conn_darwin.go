@@ -2,6 +2,8 @@ package tfo
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
@@ -121,3 +123,57 @@ func synDataDone(info *unix.TCPConnectionInfo) bool {
 }
 
 const tfoBitsOffset = unsafe.Offsetof(unix.TCPConnectionInfo{}.Rttvar) + unsafe.Sizeof(unix.TCPConnectionInfo{}.Rttvar)
+
+// The bits of tcpi_tfo_* that fastOpenOutcome reads, after the two above.
+const (
+	tcpiTFOCookieReq         = 1 << 0  // tcpi_tfo_cookie_req: the SYN asked for a cookie
+	tcpiTFOCookieRcv         = 1 << 1  // tcpi_tfo_cookie_rcv: the SYN-ACK carried one
+	tcpiTFOSynLoss           = 1 << 2  // tcpi_tfo_syn_loss: the SYN with data was lost
+	tcpiTFOSynDataSent       = 1 << 3  // tcpi_tfo_syn_data_sent: the SYN carried data
+	tcpiTFOHeuristicsDisable = 1 << 11 // tcpi_tfo_heuristics_disable: the system's heuristics turned it off
+)
+
+// fastOpenOutcome tells what became of fast open on the connection behind c, which was
+// dialed to raddr, or accepted if raddr is nil, from the tcpi_tfo_* bits of
+// TCP_CONNECTION_INFO (tcp_connection_fill_info in bsd/netinet/tcp_usrreq.c).
+func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return OutcomeUnknown, err
+	}
+	var (
+		info *unix.TCPConnectionInfo
+		serr error
+	)
+	if err := rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPConnectionInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_CONNECTION_INFO)
+	}); err != nil {
+		return OutcomeUnknown, err
+	}
+	if serr != nil {
+		return OutcomeUnknown, os.NewSyscallError("getsockopt", serr)
+	}
+	bits := *(*uint32)(unsafe.Add(unsafe.Pointer(info), tfoBitsOffset))
+	switch {
+	case raddr == nil && bits&tcpiTFOSynDataRcv != 0:
+		return OutcomeAcceptedFastOpen, nil
+	case raddr == nil:
+		return OutcomeAcceptedPlain, nil
+	case bits&tcpiTFOSynDataAcked != 0:
+		return OutcomeFastOpened, nil
+	case bits&tcpiTFOSynLoss != 0:
+		return OutcomeSYNLost, nil
+	case bits&tcpiTFOSynDataSent != 0:
+		return OutcomeDataRefused, nil
+	case bits&tcpiTFOCookieReq != 0 && bits&tcpiTFOCookieRcv != 0:
+		return OutcomeCookieReceived, nil
+	case bits&tcpiTFOCookieReq != 0:
+		return OutcomeNoCookie, nil
+	case bits&tcpiTFOHeuristicsDisable != 0:
+		return OutcomePaused, nil
+	}
+	return outcomeNotTried, nil
+}
+
+// cookieCached reports false: fastOpenOutcome tells whether a cookie came.
+func cookieCached(netip.Addr) bool { return false }

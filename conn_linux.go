@@ -5,11 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fastopen/tfo/internal/tcpmetrics"
 )
 
 // On Linux a dialing socket gets TCP_FASTOPEN_CONNECT (Linux 4.11). With a cookie cached
@@ -224,32 +228,108 @@ func unreachable(err error) bool {
 	return false
 }
 
-// tfoSYNRetransmitted is TFO_SYN_RETRANSMITTED of tcpi_fastopen_client_fail
-// (include/uapi/linux/tcp.h, Linux 5.5): the SYN-ACK acknowledged no data after the SYN
-// was sent again, without it.
-const tfoSYNRetransmitted = 3
+// Values of tcpi_fastopen_client_fail (include/uapi/linux/tcp.h, Linux 5.5), which the
+// kernel sets on a socket with TCP_FASTOPEN_CONNECT: it asked for a cookie, having none
+// (tcp_fastopen_cookie_check in net/ipv4/tcp_fastopen.c); the SYN-ACK acknowledged
+// the SYN but not its data; or the SYN was sent again, without the data, and the
+// SYN-ACK did not acknowledge it (tcp_rcv_fastopen_synack in net/ipv4/tcp_input.c).
+const (
+	tfoCookieUnavailable = 1
+	tfoDataNotAcked      = 2
+	tfoSYNRetransmitted  = 3
+)
+
+// tcpInfo returns the socket's struct tcp_info, without allocating.
+func tcpInfo(fd int) (info unix.TCPInfo, err error) {
+	n := uint32(unsafe.Sizeof(info))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		return info, os.NewSyscallError("getsockopt", e)
+	}
+	return info, nil
+}
+
+// clientFail returns tcpi_fastopen_client_fail, the 2-bit field after the 1-bit
+// tcpi_delivery_rate_app_limited in the 8th byte of struct tcp_info; kernels older than
+// 5.5 leave that byte's bits zero. Bit-fields are laid out from the low bit on
+// little-endian machines, from the high bit on big-endian ones.
+func clientFail(info *unix.TCPInfo) uint8 {
+	b := (*[8]byte)(unsafe.Pointer(info))[7]
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		return b >> 5 & 3
+	}
+	return b >> 1 & 3
+}
 
 // synDataLost reports whether tc's SYN carried data that was lost, and was sent again
-// without it. tcpi_fastopen_client_fail is the 2-bit field after the 1-bit
-// tcpi_delivery_rate_app_limited in the 8th byte of struct tcp_info; kernels older than
-// 5.5 leave that byte's bits zero.
+// without it.
 func synDataLost(tc *net.TCPConn) bool {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return false
 	}
-	var head [8]byte
+	var fail uint8
 	rc.Control(func(fd uintptr) {
-		v, err := unix.GetsockoptUint64(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err == nil {
-			binary.NativeEndian.PutUint64(head[:], v)
+		if info, err := tcpInfo(int(fd)); err == nil {
+			fail = clientFail(&info)
 		}
 	})
-	fail := head[7] >> 1 & 3 // bit-fields are laid out from the low bit on little-endian machines
-	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
-		fail = head[7] >> 5 & 3
-	}
 	return fail == tfoSYNRetransmitted
+}
+
+// fastOpenOutcome tells what became of fast open on the connection behind c, which was
+// dialed to raddr, or accepted if raddr is nil: from TCPI_OPT_SYN_DATA and
+// tcpi_fastopen_client_fail in its struct tcp_info, and whether TCP_FASTOPEN_CONNECT is
+// set on it.
+func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return OutcomeUnknown, err
+	}
+	var (
+		info unix.TCPInfo
+		opt  int
+		serr error
+	)
+	if err := rc.Control(func(fd uintptr) {
+		if info, serr = tcpInfo(int(fd)); serr == nil && raddr != nil {
+			opt, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT)
+		}
+	}); err != nil {
+		return OutcomeUnknown, err
+	}
+	if serr != nil {
+		return OutcomeUnknown, serr
+	}
+	synData := info.Options&tcpiOptSynData != 0
+	switch {
+	case raddr == nil && synData:
+		return OutcomeAcceptedFastOpen, nil
+	case raddr == nil:
+		return OutcomeAcceptedPlain, nil
+	case synData:
+		return OutcomeFastOpened, nil
+	}
+	switch clientFail(&info) {
+	case tfoCookieUnavailable:
+		return outcomeCookieAsked, nil
+	case tfoDataNotAcked:
+		return OutcomeDataRefused, nil
+	case tfoSYNRetransmitted:
+		return OutcomeSYNLost, nil
+	}
+	if opt == 0 {
+		return outcomeOff, nil
+	}
+	return outcomeNotTried, nil
+}
+
+// cookieCached reports whether the kernel's tcp_metrics cache holds a fast open cookie
+// for ip.
+func cookieCached(ip netip.Addr) bool {
+	e, err := tcpmetrics.Get(ip, netip.Addr{})
+	return err == nil && len(e.Cookie) > 0
 }
 
 // fastOpened reports whether the connection behind c was fast-opened, from

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -43,3 +44,14 @@ func unreachable(error) bool { return false }
 func synDataLost(*net.TCPConn) bool { return false }
 
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
+
+// fastOpenOutcome tells of a dialed conn that fast open was not attempted: the
+// platform has none.
+func fastOpenOutcome(_ *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
+	if raddr == nil {
+		return OutcomeUnknown, nil
+	}
+	return outcomeOff, nil
+}
+
+func cookieCached(netip.Addr) bool { return false }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -359,3 +360,10 @@ func synDataLost(*net.TCPConn) bool { return false }
 // have no such field, and ConnectEx counts the bytes it sent whether or not the SYN
 // carried them.
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
+
+// fastOpenOutcome returns OutcomeUnknown: Windows does not tell what became of fast
+// open on a connection (see fastOpened).
+func fastOpenOutcome(*net.TCPConn, *net.TCPAddr) (Outcome, error) { return OutcomeUnknown, nil }
+
+// cookieCached reports false: Windows does not tell.
+func cookieCached(netip.Addr) bool { return false }

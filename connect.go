@@ -35,6 +35,9 @@ type pending struct {
 	established bool        // the socket has completed its handshake and is the conn's for good
 	checked     bool        // whether the socket connected during the dial has been asked
 	readWaitEnd time.Time   // when Reads before any Write stop waiting; zero before the first
+	speaker     bool        // the server is known to speak first, so Reads do not wait
+	by          uint8       // what connected the conn: viaDial, viaWrite...
+	raced       bool        // the socket that connected raced the first, without data
 	wake        chan struct{}
 	rdl, wdl    time.Time                  // deadlines set by the caller
 	opts        []func(*net.TCPConn) error // options set before the connect, for a socket that replaces the first
@@ -103,10 +106,14 @@ func (c *Conn) settle() {
 		return
 	}
 	p.mu.Lock()
-	if p.established && c.state.Load() == statePending {
+	settled := p.established && c.state.Load() == statePending
+	if settled {
 		c.state.Store(stateConnected)
 	}
 	p.mu.Unlock()
+	if settled {
+		c.decideConnected()
+	}
 	p.connect.Unlock()
 }
 
@@ -115,10 +122,11 @@ func (c *Conn) settle() {
 // connect is over by the time start returns, run is nil: err says how it went, and n
 // bytes of b were written. Otherwise a goroutine carries on with the connect and all of
 // b, and run tells when it is done.
-func (c *Conn) start(b []byte, op string) (run *connectRun, n int, err error) {
+func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err error) {
 	p := c.p
 	p.mu.Lock()
 	tc, ra := c.tc, p.raddr
+	p.by = by
 	p.mu.Unlock()
 
 	n, done, err := tryFirst(tc, b)
@@ -206,7 +214,7 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 			tc.Close()
 			return result{err: pl.connectError(ctx, ra, err)}
 		}
-		return result{tc: tc, ra: ra, laddr: laddr, n: n}
+		return result{tc: tc, ra: ra, laddr: laddr, n: n, raced: a.racing}
 	}
 	r := race(ctx, primaries, other, pl.fallbackDelay, try, retryable, pl.dialError)
 	if r.err == nil {
@@ -264,7 +272,7 @@ func (c *Conn) finish(run *connectRun, r result) {
 	default:
 		if r.tc != c.tc {
 			c.tc.Close()
-			c.tc, p.raddr = r.tc, r.ra
+			c.tc, p.raddr, p.raced = r.tc, r.ra, r.raced
 			for _, opt := range p.opts {
 				opt(r.tc)
 			}
@@ -317,6 +325,7 @@ func (c *Conn) failLocked(op string, err error) error {
 	p.err = err
 	c.tc.Close()
 	c.state.Store(stateFailed)
+	c.decide(OutcomeNotConnected)
 	p.wakeLocked()
 	return err
 }
@@ -382,7 +391,7 @@ func (c *Conn) awaitSocket(op string, read bool) (*net.TCPConn, error) {
 			if p.readWaitEnd.IsZero() {
 				p.readWaitEnd = now.Add(p.plan.readWait)
 				if ap, ok := addrPort(p.raddr); ok && speaksFirst.known(ap, now) {
-					p.readWaitEnd = now
+					p.readWaitEnd, p.speaker = now, true
 				}
 			}
 			startAt = p.readWaitEnd
@@ -391,7 +400,7 @@ func (c *Conn) awaitSocket(op string, read bool) (*net.TCPConn, error) {
 		p.mu.Unlock()
 
 		if run == nil && (!read || !now.Before(startAt)) {
-			if err, ok := c.startWithout(op); ok {
+			if err, ok := c.startWithout(op, read); ok {
 				if err != nil {
 					return nil, err
 				}
@@ -418,7 +427,7 @@ func (c *Conn) awaitSocket(op string, read bool) (*net.TCPConn, error) {
 // startWithout starts the connect without data, if no other call holds p.connect and
 // no connect has started, and reports whether it could look. A socket that connected
 // during the dial is asked first.
-func (c *Conn) startWithout(op string) (err error, ok bool) {
+func (c *Conn) startWithout(op string, read bool) (err error, ok bool) {
 	p := c.p
 	if !p.connect.TryLock() {
 		return nil, false
@@ -429,8 +438,15 @@ func (c *Conn) startWithout(op string) (err error, ok bool) {
 		p.mu.Unlock()
 		return nil, true
 	}
+	by := viaClose
+	if read {
+		by = viaReadWait
+		if p.speaker {
+			by = viaKnownSpeaker
+		}
+	}
 	p.mu.Unlock()
-	_, _, err = c.start(nil, op)
+	_, _, err = c.start(nil, op, by)
 	return err, true
 }
 
@@ -519,7 +535,7 @@ func (c *Conn) writePending(b []byte) (int, error) {
 			continue
 		}
 		chunk := b[:min(len(b), firstChunk)]
-		run, n, err := c.start(chunk, "write")
+		run, n, err := c.start(chunk, "write", viaWrite)
 		if err != nil {
 			return 0, err
 		}

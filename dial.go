@@ -125,7 +125,7 @@ func (d *Dialer) dialTCP(ctx context.Context, network string, laddr, raddr *net.
 		if err != nil {
 			return nil, err
 		}
-		return connectedConn(tc), nil
+		return connectedConn(tc, OutcomeUnknown), nil
 	}
 	return d.dial(ctx, network, raddr.String())
 }
@@ -175,12 +175,12 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if ctx == nil {
 		panic("nil context")
 	}
-	if d.DisableTFO || d.MultipathTCP() || !clientRefusal.allowed() {
+	if why := plainDial(d); why != OutcomePending {
 		nc, err := d.Dialer.DialContext(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}
-		return connectedConn(nc.(*net.TCPConn)), nil
+		return connectedConn(nc.(*net.TCPConn), why), nil
 	}
 	ctx, cancel := dialContext(ctx, &d.Dialer)
 	defer cancel()
@@ -198,11 +198,25 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	return &pc.c, nil
 }
 
+// plainDial returns why d dials without fast open, or OutcomePending if it does not.
+func plainDial(d *Dialer) Outcome {
+	switch {
+	case d.DisableTFO:
+		return OutcomeDisabled
+	case d.MultipathTCP():
+		return OutcomeMultipath
+	case !clientRefusal.allowed():
+		return OutcomeSystemRefused
+	}
+	return OutcomePending
+}
+
 // connectedConn returns a Conn around tc, which connected during the dial without
-// fast open.
-func connectedConn(tc *net.TCPConn) *Conn {
+// fast open, for the reason why.
+func connectedConn(tc *net.TCPConn, why Outcome) *Conn {
 	c := &Conn{tc: tc}
 	c.state.Store(stateConnected)
+	c.decide(why)
 	return c
 }
 
@@ -242,6 +256,7 @@ type dialPlan struct {
 	addrs         []*net.TCPAddr // the host's addresses, in the order the dial tries them, when more than one
 	fellBack      bool           // the dial reached an address of the other family than the first
 	budget        time.Duration  // the time the dial had left when it returned; zero: no limit
+	dialed        time.Time      // when the dial started
 	readWait      time.Duration
 	fallbackDelay time.Duration // negative: no racing
 }
@@ -252,6 +267,7 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 	pl.d.ControlContext = d.control()
 	pl.d.Control = nil
 	pl.network = network
+	pl.dialed = time.Now()
 	pl.readWait = d.ReadWait
 	if pl.readWait == 0 {
 		pl.readWait = DefaultReadWait
@@ -409,6 +425,7 @@ type result struct {
 	n       int      // bytes of the data that the connect carried
 	err     error
 	primary bool
+	raced   bool // the attempt raced the other family, without data in its SYN
 }
 
 // race tries primaries one after another and, once delay has passed or the primaries

@@ -21,9 +21,9 @@ import (
 // Values of tcpi_fastopen_client_fail in TCP_INFO (enum tcp_fastopen_client_fail in
 // include/uapi/linux/tcp.h, Linux 5.5): why a client's fast open did not happen.
 const (
-	tfoStatusUnspec      = 0 // fast open was not tried, or nothing went wrong
-	tfoDataNotAcked      = 2 // the SYN-ACK did not acknowledge the data in the SYN
-	tfoSynRetransmitted  = 3 // the SYN was retransmitted, and its data not acknowledged
+	failUnspec           = 0 // fast open was not tried, or nothing went wrong
+	failDataNotAcked     = 2 // the SYN-ACK did not acknowledge the data in the SYN
+	failSYNRetransmitted = 3 // the SYN was retransmitted, and its data not acknowledged
 	tcpiFastOpenFailByte = 7 // the byte of struct tcp_info that holds it
 )
 
@@ -227,9 +227,9 @@ func TestServerKeyChange(t *testing.T) {
 			if ok, err := FastOpened(c); ok != tt.fastOpened || err != nil {
 				t.Errorf("FastOpened = %v, %v; want %v", ok, err, tt.fastOpened)
 			}
-			wantFail := tfoDataNotAcked
+			wantFail := failDataNotAcked
 			if tt.fastOpened {
-				wantFail = tfoStatusUnspec
+				wantFail = failUnspec
 			}
 			if f := fastOpenClientFail(t, c); f != wantFail {
 				t.Errorf("tcpi_fastopen_client_fail %d; want %d", f, wantFail)

@@ -121,12 +121,12 @@ var connectSteps = []connectStep{
 				// The conn goes on, as net's does after a Write's deadline: what the
 				// Write reported is what the server reads, followed by a last write.
 				c.SetWriteDeadline(time.Time{})
+				finish()
 				tail := []byte("tail")
 				_, err := c.Write(tail)
 				if err == nil {
 					err = c.CloseWrite()
 				}
-				finish()
 				if err != nil {
 					c.Close()
 					if errors.Is(err, net.ErrClosed) {

@@ -163,6 +163,33 @@ func (m *speakerMemory) known(ap netip.AddrPort, now time.Time) bool {
 	return ok
 }
 
+// Cookies.
+//
+// A conn that asked a server for a cookie tells whether the server gave one only
+// through the system's cache of cookies, which the package asks when it reports on
+// such a conn (see Report). A server that offers no fast open makes every conn ask
+// again, so the answer is remembered for cookieFor.
+
+// cookieMemory remembers whether the system held a cookie for a server.
+type cookieMemory struct{ t table[netip.Addr, bool] }
+
+var cookies cookieMemory
+
+// cookieFor is how long cookies remembers an answer.
+const cookieFor = 10 * time.Second
+
+// received reports whether the system holds a fast open cookie for ip, asking it with
+// ask at most once every cookieFor.
+func (m *cookieMemory) received(ip netip.Addr, ask func(netip.Addr) bool) bool {
+	now := time.Now()
+	if v, ok := m.t.get(ip, now); ok {
+		return v
+	}
+	v := ask(ip)
+	m.t.update(ip, now, func(bool) (bool, time.Time) { return v, now.Add(cookieFor) })
+	return v
+}
+
 // table is a map of at most maxServers entries, each of which expires.
 type table[K comparable, V any] struct {
 	n       atomic.Int32 // len(entries), read without mu: an empty table costs one load

@@ -90,8 +90,8 @@ func TestMiddleboxDropsSYNData(t *testing.T) {
 	if ok, err := FastOpened(c); ok || err != nil {
 		t.Errorf("FastOpened = %v, %v; want false", ok, err)
 	}
-	if f := fastOpenClientFail(t, c); f != tfoSynRetransmitted {
-		t.Errorf("tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", f, tfoSynRetransmitted)
+	if f := fastOpenClientFail(t, c); f != failSYNRetransmitted {
+		t.Errorf("tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", f, failSYNRetransmitted)
 	}
 	want := map[string]int64{"TCPFastOpenActive": 0, "TCPFastOpenActiveFail": 1, "TCPSynRetrans": 1}
 	if d := m.counters(t).since(before, "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPSynRetrans"); fmt.Sprint(d) != fmt.Sprint(want) {
@@ -121,8 +121,8 @@ func TestMiddleboxPausesFastOpen(t *testing.T) {
 		c := send(t, m.dial, m.s.addr, msg)
 		if time.Since(start) >= initialRTO {
 			paid++
-			if f := fastOpenClientFail(t, c); f != tfoSynRetransmitted {
-				t.Errorf("%s: tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", msg, f, tfoSynRetransmitted)
+			if f := fastOpenClientFail(t, c); f != failSYNRetransmitted {
+				t.Errorf("%s: tcpi_fastopen_client_fail %d; want %d (the SYN was retransmitted)", msg, f, failSYNRetransmitted)
 			}
 		}
 		want = append(want, arrival{msg, false})
