@@ -78,3 +78,7 @@ func fastOpened(c syscall.RawConn) (bool, error) {
 	}
 	return v != 0, nil
 }
+
+// setListenKeys fails: FreeBSD's fast open keys are the system's (per VNET jail), set by
+// the sysctl net.inet.tcp.fastopen.setkey (sys/netinet/tcp_fastopen.c).
+func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }

@@ -121,3 +121,8 @@ func synDataDone(info *unix.TCPConnectionInfo) bool {
 }
 
 const tfoBitsOffset = unsafe.Offsetof(unix.TCPConnectionInfo{}.Rttvar) + unsafe.Sizeof(unix.TCPConnectionInfo{}.Rttvar)
+
+// setListenKeys fails: darwin has one fast open key for the whole system, which only
+// the sysctl net.inet.tcp.fastopen_key sets (tcp_sysctl_fastopenkey in
+// bsd/netinet/tcp_subr.c).
+func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }

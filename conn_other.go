@@ -41,3 +41,5 @@ func unreachable(error) bool { return false }
 func synDataLost(*net.TCPConn) bool { return false }
 
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
+
+func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }

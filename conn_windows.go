@@ -377,3 +377,6 @@ func synDataLost(*net.TCPConn) bool { return false }
 // have no such field, and ConnectEx counts the bytes it sent whether or not the SYN
 // carried them.
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
+
+// setListenKeys fails: Windows has no option for the keys of fast open cookies.
+func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }

@@ -25,7 +25,15 @@ type ListenConfig struct {
 	// negative value means DefaultBacklog.
 	Backlog int
 
-	// DisableTFO, if true, makes the listener exactly like one made by net.ListenConfig.
+	// Keys, if not empty, are the listener's fast open keys, as SetKeys sets them: the
+	// first makes cookies, and a cookie made with either is accepted. More than two
+	// make Listen fail. Empty, the listener uses the system's key, as every listener
+	// does by default. Where the system refuses them (see SetKeys), the listener uses
+	// the system's key; SetKeys tells why.
+	Keys []Key
+
+	// DisableTFO, if true, makes the listener exactly like one made by net.ListenConfig,
+	// and Backlog and Keys are not used.
 	DisableTFO bool
 }
 
@@ -67,6 +75,9 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	case "tcp", "tcp4", "tcp6":
 		fastOpen = !lc.DisableTFO
 	}
+	if fastOpen && len(lc.Keys) > maxKeys {
+		return nil, &net.OpError{Op: "listen", Net: network, Source: nil, Addr: nil, Err: keyCountError(len(lc.Keys))}
+	}
 	if fastOpen && !fastOpenAfterListen {
 		nlc.Control = lc.control()
 	}
@@ -75,8 +86,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 		return ln, err
 	}
 	// This platform takes the option only on a socket that listens already.
-	if rc, err := ln.(*net.TCPListener).SyscallConn(); err != nil || setListenFastOpen(rc, lc.backlog()) != nil {
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil || setListenFastOpen(rc, lc.backlog()) != nil {
 		listenRefusals.Add(1)
+	} else if len(lc.Keys) > 0 {
+		setKeys(rc, lc.Keys)
 	}
 	return ln, nil
 }
@@ -89,10 +103,11 @@ func (lc *ListenConfig) backlog() int {
 }
 
 // control returns the Control of a fast open listener: the caller's Control, then the
-// option that enables fast open, whose refusal leaves a plain listener.
+// option that enables fast open, whose refusal leaves a plain listener, then the keys.
 func (lc *ListenConfig) control() func(network, address string, c syscall.RawConn) error {
 	user := lc.Control
 	backlog := lc.backlog()
+	keys := lc.Keys
 	return func(network, address string, c syscall.RawConn) error {
 		if user != nil {
 			if err := user(network, address, c); err != nil {
@@ -101,6 +116,10 @@ func (lc *ListenConfig) control() func(network, address string, c syscall.RawCon
 		}
 		if err := setListenFastOpen(c, backlog); err != nil {
 			listenRefusals.Add(1)
+			return nil
+		}
+		if len(keys) > 0 {
+			setKeys(c, keys) // the system's key, if refused
 		}
 		return nil
 	}
