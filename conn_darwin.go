@@ -126,3 +126,6 @@ const tfoBitsOffset = unsafe.Offsetof(unix.TCPConnectionInfo{}.Rttvar) + unsafe.
 // the sysctl net.inet.tcp.fastopen_key sets (tcp_sysctl_fastopenkey in
 // bsd/netinet/tcp_subr.c).
 func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }
+
+// isMultipath reports false: Go makes MPTCP sockets on Linux only.
+func isMultipath(syscall.RawConn) bool { return false }

@@ -244,3 +244,11 @@ func setListenKeys(c syscall.RawConn, keys []Key) error {
 var keysSockopt = func(fd int, b []byte) error {
 	return unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_KEY, string(b))
 }
+
+// isMultipath reports whether the socket behind c is an MPTCP socket (IPPROTO_MPTCP), as
+// Go makes listeners by default since Go 1.24.
+func isMultipath(c syscall.RawConn) bool {
+	proto := 0
+	c.Control(func(fd uintptr) { proto, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) })
+	return proto == unix.IPPROTO_MPTCP
+}

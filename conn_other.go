@@ -43,3 +43,5 @@ func synDataLost(*net.TCPConn) bool { return false }
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
 
 func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }
+
+func isMultipath(syscall.RawConn) bool { return false }

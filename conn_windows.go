@@ -380,3 +380,6 @@ func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
 
 // setListenKeys fails: Windows has no option for the keys of fast open cookies.
 func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }
+
+// isMultipath reports false: Go makes MPTCP sockets on Linux only.
+func isMultipath(syscall.RawConn) bool { return false }

@@ -2,6 +2,7 @@ package tfo
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -16,7 +17,13 @@ const DefaultBacklog = 256
 // connections. Every field of the embedded net.ListenConfig keeps its meaning; Control
 // runs before the option that enables fast open is set. The zero value is ready to use.
 //
-// If the system refuses fast open on the listener, the listener works without it.
+// If the system refuses fast open on the listener, the listener works without it, with
+// one exception. Since Go 1.24 a listener is an MPTCP one by default where the system
+// has MPTCP (see [net.ListenConfig.SetMultipathTCP]), and Linux before 6.2 refuses fast
+// open on an MPTCP socket: the listener is then made as a plain TCP one, which takes
+// fast open, and Control runs a second time, on the new socket. Set DisableTFO to keep
+// Go's choice there.
+//
 // Networks other than "tcp", "tcp4" and "tcp6" are passed to net.ListenConfig unchanged.
 type ListenConfig struct {
 	net.ListenConfig
@@ -104,6 +111,10 @@ func (lc *ListenConfig) backlog() int {
 
 // control returns the Control of a fast open listener: the caller's Control, then the
 // option that enables fast open, whose refusal leaves a plain listener, then the keys.
+//
+// An MPTCP socket that refuses fast open fails instead, and net then makes the listener
+// again as plain TCP, calling control again: it falls back to TCP on any error of an
+// MPTCP listen (listenMPTCP in net/mptcpsock_linux.go).
 func (lc *ListenConfig) control() func(network, address string, c syscall.RawConn) error {
 	user := lc.Control
 	backlog := lc.backlog()
@@ -115,6 +126,9 @@ func (lc *ListenConfig) control() func(network, address string, c syscall.RawCon
 			}
 		}
 		if err := setListenFastOpen(c, backlog); err != nil {
+			if isMultipath(c) {
+				return errMultipathRefused
+			}
 			listenRefusals.Add(1)
 			return nil
 		}
@@ -124,6 +138,10 @@ func (lc *ListenConfig) control() func(network, address string, c syscall.RawCon
 		return nil
 	}
 }
+
+// errMultipathRefused fails the making of an MPTCP listener on which the system refuses
+// fast open.
+var errMultipathRefused = errors.New("tfo: MPTCP refuses fast open on this system")
 
 // setListenFastOpen is the platform's listenFastOpen, replaceable by tests.
 var setListenFastOpen = listenFastOpen
