@@ -2,13 +2,20 @@ package tfo
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fastopen/tfo/internal/delaylink"
 )
 
 // mptcpInfo is MPTCP_INFO (include/uapi/linux/mptcp.h), which an MPTCP socket answers
@@ -221,4 +228,152 @@ func sockOption(c syscall.RawConn, level, opt int) (int, error) {
 		return 0, err
 	}
 	return v, serr
+}
+
+// TestFastOpenQueue sends a burst of conns with cookies over a link with a long round
+// trip, so that all their SYNs reach the listener before the first handshake completes.
+// The listener fast-opens as many as its queue holds; the kernel gives the others a
+// plain handshake and counts them in TCPFastOpenListenOverflow, their clients send
+// their data after it, and the server reads every conn's data once.
+func TestFastOpenQueue(t *testing.T) {
+	verifyNone(t)
+	requireWire(t)
+	const (
+		rtt   = 150 * time.Millisecond
+		conns = 12
+	)
+	for _, tt := range []struct {
+		backlog, fastOpened int
+	}{
+		{4, 4},
+		{0, conns}, // DefaultBacklog
+	} {
+		t.Run(fmt.Sprint("Backlog=", tt.backlog), func(t *testing.T) {
+			checkNoLeaks(t)
+			link, err := delaylink.New(delaylink.Config{RTT: rtt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { link.Close() })
+			var ln net.Listener
+			if err := link.B.Do(func() (err error) {
+				lc := ListenConfig{Backlog: tt.backlog}
+				ln, err = lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(link.B.Addr(), 0).String())
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			arrivals := make(chan arrival, conns+1)
+			s := serveListener(t, ln, record(t, arrivals))
+			dial := link.A.Dial(dialZero)
+			send(t, dial, s.addr, "warm")
+			<-arrivals
+
+			counters := func() (client, server tcpExt) {
+				a, err := link.A.ReadTCPExt()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := link.B.ReadTCPExt()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a, b
+			}
+			client0, server0 := counters()
+			cs := make([]*Conn, conns)
+			for i := range cs {
+				nc, err := dial(context.Background(), "tcp", s.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs[i] = nc.(*Conn)
+				defer cs[i].Close()
+				if !deferred(cs[i].tc) {
+					t.Fatal("the connect was not deferred although a cookie is cached")
+				}
+			}
+			// Every SYN leaves with its conn's first Write.
+			var (
+				wg     sync.WaitGroup
+				mu     sync.Mutex
+				starts []time.Time
+				errs   = make(chan error, conns)
+				start  = make(chan struct{})
+			)
+			for i, c := range cs {
+				wg.Go(func() {
+					<-start
+					mu.Lock()
+					starts = append(starts, time.Now())
+					mu.Unlock()
+					msg := fmt.Sprint("request ", i)
+					if _, err := c.Write([]byte(msg)); err != nil {
+						errs <- fmt.Errorf("%s: %v", msg, err)
+						return
+					}
+					c.CloseWrite()
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if b, err := io.ReadAll(c); err != nil || string(b) != "done" {
+						errs <- fmt.Errorf("%s: the server answered %q, %v", msg, b, err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			slices.SortFunc(starts, time.Time.Compare)
+			if spread := starts[len(starts)-1].Sub(starts[0]); spread > rtt/2 {
+				t.Fatalf("the burst took %v, more than half the round trip (%v): the first handshakes completed before the last SYNs came", spread, rtt)
+			}
+
+			client, server := counters()
+			overflowed := conns - tt.fastOpened
+			wantServer := map[string]int64{"TCPFastOpenPassive": int64(tt.fastOpened), "TCPFastOpenListenOverflow": int64(overflowed)}
+			if d := server.since(server0, "TCPFastOpenPassive", "TCPFastOpenListenOverflow"); fmt.Sprint(d) != fmt.Sprint(wantServer) {
+				t.Errorf("server TcpExt %v; want %v", d, wantServer)
+			}
+			wantClient := map[string]int64{"TCPFastOpenActive": int64(tt.fastOpened), "TCPFastOpenActiveFail": int64(overflowed)}
+			if d := client.since(client0, "TCPFastOpenActive", "TCPFastOpenActiveFail"); fmt.Sprint(d) != fmt.Sprint(wantClient) {
+				t.Errorf("client TcpExt %v; want %v", d, wantClient)
+			}
+			opened := 0
+			for i, c := range cs {
+				ok, err := FastOpened(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					opened++
+				} else if f := fastOpenClientFail(t, c); f != tfoDataNotAcked {
+					t.Errorf("request %d: tcpi_fastopen_client_fail %d; want %d (the data in the SYN was not acknowledged)", i, f, tfoDataNotAcked)
+				}
+			}
+			s.close()
+			got := map[string]int{}
+			serverOpened := 0
+			for len(arrivals) > 0 {
+				a := <-arrivals
+				got[a.data]++
+				if a.fastOpened {
+					serverOpened++
+				}
+			}
+			if opened != tt.fastOpened || serverOpened != tt.fastOpened {
+				t.Errorf("%d conns fast-opened by the client, %d by the server; want %d", opened, serverOpened, tt.fastOpened)
+			}
+			for i := range conns {
+				if n := got[fmt.Sprint("request ", i)]; n != 1 {
+					t.Errorf("request %d arrived %d times", i, n)
+				}
+			}
+			if len(got) != conns {
+				t.Errorf("the server read %v", got)
+			}
+			t.Logf("%d conns in %v: %d fast-opened, %d past the queue", conns, starts[len(starts)-1].Sub(starts[0]), tt.fastOpened, overflowed)
+		})
+	}
 }
