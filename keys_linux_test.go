@@ -101,15 +101,6 @@ func sendCounted(t testing.TB, dial func(ctx context.Context, network, address s
 	}
 }
 
-// testKey returns a key whose bytes are v, v+1, …
-func testKey(v byte) Key {
-	var k Key
-	for i := range k {
-		k[i] = v + byte(i)
-	}
-	return k
-}
-
 // TestKeysShared checks a client's cookie from one listener at a second one on the same
 // address: after a restart at the same port, or beside the first on another port. With
 // the first listener's keys, the second accepts it; with others, or with the system's
@@ -118,7 +109,7 @@ func testKey(v byte) Key {
 func TestKeysShared(t *testing.T) {
 	verifyNone(t)
 	requireWire(t)
-	k1, k2 := testKey(0x10), testKey(0x20)
+	k1, k2 := key(0x10), key(0x20)
 	for _, tt := range []struct {
 		name          string
 		first, second []Key // the listeners' keys; none: the system's
@@ -166,7 +157,7 @@ func TestKeysShared(t *testing.T) {
 func TestKeysRotation(t *testing.T) {
 	verifyNone(t)
 	requireWire(t)
-	k1, k2 := testKey(0x30), testKey(0x40)
+	k1, k2 := key(0x30), key(0x40)
 	arrivals := make(chan arrival, 8)
 	s := keyServer(t, freshHost()+":0", arrivals, k1)
 	a, b := dialFrom("127.0.0.1"), dialFrom("127.0.0.2")
@@ -248,7 +239,7 @@ func TestKeyMatchesSysctl(t *testing.T) {
 	send(t, dialZero, sys.addr, "warm")
 	sendCounted(t, dialZero, sys.addr, "with the system's key", openedWithKey)
 
-	own := keyServer(t, host+":0", arrivals, testKey(0))
+	own := keyServer(t, host+":0", arrivals, key(0))
 	sendCounted(t, dialZero, own.addr, "with the same Key", openedWithKey)
 	printed := keyServer(t, host+":0", arrivals, Key{0x03, 0x02, 0x01, 0x00, 0x07, 0x06, 0x05, 0x04, 0x0b, 0x0a, 0x09, 0x08, 0x0f, 0x0e, 0x0d, 0x0c})
 	sendCounted(t, dialZero, printed.addr, "with the printed bytes", cookieRefused)
@@ -262,7 +253,7 @@ func TestKeyMatchesSysctl(t *testing.T) {
 func TestKeysRefused(t *testing.T) {
 	verifyNone(t)
 	requireWire(t)
-	k1, k2 := testKey(0x50), testKey(0x60)
+	k1, k2 := key(0x50), key(0x60)
 	set := keysSockopt
 	t.Cleanup(func() { keysSockopt = set })
 	for _, tt := range []struct {

@@ -96,7 +96,7 @@ func TestListenMultipath(t *testing.T) {
 		}
 		return listenFastOpen(c, backlog)
 	}
-	k := testKey(0x70)
+	k := key(0x70)
 	for _, tt := range []struct {
 		name      string
 		refuse    bool // MPTCP refuses fast open
