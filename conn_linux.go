@@ -233,9 +233,9 @@ func setListenKeys(c syscall.RawConn, keys []Key) error {
 	case serr == nil:
 		return nil
 	case firstOnly:
-		return unsupportedKeys("a backup fast open key needs Linux 5.3, so the first key was set alone", os.NewSyscallError("setsockopt", serr))
+		return keysUnsupported("a backup key needs Linux 5.3, so the first key was set alone", os.NewSyscallError("setsockopt", serr))
 	case serr == unix.ENOPROTOOPT:
-		return unsupportedKeys("fast open keys per listener need Linux 4.15", os.NewSyscallError("setsockopt", serr))
+		return keysUnsupported("they need Linux 4.15", os.NewSyscallError("setsockopt", serr))
 	}
 	return os.NewSyscallError("setsockopt", serr)
 }

@@ -42,6 +42,8 @@ func synDataLost(*net.TCPConn) bool { return false }
 
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
 
-func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("this system has no fast open", nil)
+}
 
 func isMultipath(syscall.RawConn) bool { return false }

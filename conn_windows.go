@@ -379,7 +379,9 @@ func synDataLost(*net.TCPConn) bool { return false }
 func fastOpened(syscall.RawConn) (bool, error) { return false, errUnsupported }
 
 // setListenKeys fails: Windows has no option for the keys of fast open cookies.
-func setListenKeys(syscall.RawConn, []Key) error { return errKeysUnsupported }
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("Windows has none", nil)
+}
 
 // isMultipath reports false: Go makes MPTCP sockets on Linux only.
 func isMultipath(syscall.RawConn) bool { return false }

@@ -28,13 +28,14 @@ type Key [16]byte
 // whose cookies are still accepted (TCP_FASTOPEN_KEY, 32 bytes, since Linux 5.3).
 const maxKeys = 2
 
-// errKeysUnsupported is the error of a system without fast open keys per listener.
-var errKeysUnsupported = fmt.Errorf("tfo: fast open keys per listener on this system: %w", errors.ErrUnsupported)
-
-// unsupportedKeys returns the error of a system that refused keys with err because it
-// lacks what why says: it matches both [errors.ErrUnsupported] and err.
-func unsupportedKeys(why string, err error) error {
-	return fmt.Errorf("tfo: %s: %w: %w", why, errors.ErrUnsupported, err)
+// keysUnsupported returns the error of a system that has no fast open keys per
+// listener, for the reason why, with err, the system's refusal, if not nil. It matches
+// [errors.ErrUnsupported], and err.
+func keysUnsupported(why string, err error) error {
+	if err == nil {
+		return fmt.Errorf("tfo: fast open keys per listener: %s: %w", why, errors.ErrUnsupported)
+	}
+	return fmt.Errorf("tfo: fast open keys per listener: %s: %w: %w", why, errors.ErrUnsupported, err)
 }
 
 // errNotTCP is the error of SetKeys on a listener that is not a *net.TCPListener.
