@@ -62,7 +62,8 @@ func (n keyCountError) Error() string {
 // error matching [errors.ErrUnsupported]. Elsewhere fast open keys, if any, are the
 // system's, and SetKeys returns an error matching [errors.ErrUnsupported].
 //
-// Errors are [*net.OpError]s with Op "set", as net reports a failed SetDeadline.
+// Its errors are of type [*net.OpError], with Op "set", as net reports a failed
+// SetDeadline.
 func SetKeys(ln net.Listener, keys ...Key) error {
 	tl, ok := ln.(*net.TCPListener)
 	if ln == nil || ok && tl == nil {
@@ -102,7 +103,8 @@ var setKeys = setListenKeys
 // one period after it was issued, and at most two. See the README's Fleets section.
 //
 // Periods are counted from the Unix epoch: the period of t is n, the floor of t's Unix
-// time in nanoseconds (t.UnixNano()) divided by period. Each key is HKDF-SHA256 (RFC
+// time in nanoseconds (t.UnixNano(), defined from the year 1678 to 2262) divided by
+// period. Each key is HKDF-SHA256 (RFC
 // 5869, crypto/hkdf) of secret, with no salt, and for info the bytes of
 // "tfo fast open key" followed by period in nanoseconds and its period's n, each as
 // eight big-endian bytes: the keys are [K(n), K(n-1)]. The derivation is fixed, so that
