@@ -104,3 +104,12 @@ func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 
 // cookieCached reports false: FreeBSD does not tell.
 func cookieCached(netip.Addr) bool { return false }
+
+// setListenKeys fails: FreeBSD's fast open keys are the system's (per VNET jail), set by
+// the sysctl net.inet.tcp.fastopen.setkey (sys/netinet/tcp_fastopen.c).
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("FreeBSD's keys are the system's", nil)
+}
+
+// isMultipath reports false: Go makes MPTCP sockets on Linux only.
+func isMultipath(syscall.RawConn) bool { return false }

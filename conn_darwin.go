@@ -177,3 +177,13 @@ func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 
 // cookieCached reports false: fastOpenOutcome tells whether a cookie came.
 func cookieCached(netip.Addr) bool { return false }
+
+// setListenKeys fails: darwin has one fast open key for the whole system, which only
+// the sysctl net.inet.tcp.fastopen_key sets (tcp_sysctl_fastopenkey in
+// bsd/netinet/tcp_subr.c).
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("darwin has one key, the system's", nil)
+}
+
+// isMultipath reports false: Go makes MPTCP sockets on Linux only.
+func isMultipath(syscall.RawConn) bool { return false }

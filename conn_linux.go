@@ -349,3 +349,53 @@ func fastOpened(c syscall.RawConn) (bool, error) {
 	}
 	return info.Options&tcpiOptSynData != 0, nil
 }
+
+// setListenKeys gives the socket behind c, a listener or one about to be, fast open keys
+// of its own (TCP_FASTOPEN_KEY): 16 bytes, the key that makes cookies, since Linux 4.15,
+// or 32, that key then a backup one whose cookies are accepted too, since Linux 5.3. The
+// kernel takes the bytes in order (tcp_fastopen_reset_cipher in net/ipv4/tcp_fastopen.c).
+// A kernel that takes one key refuses 32 bytes with EINVAL, and the first key is then set
+// alone; one before 4.15 does not know the option: ENOPROTOOPT (do_tcp_setsockopt in
+// net/ipv4/tcp.c). An MPTCP listener passes the option to its TCP listener
+// (mptcp_setsockopt_first_sf_only in net/mptcp/sockopt.c).
+func setListenKeys(c syscall.RawConn, keys []Key) error {
+	var b [maxKeys * len(Key{})]byte
+	n := 0
+	for _, k := range keys {
+		n += copy(b[n:], k[:])
+	}
+	var (
+		serr      error
+		firstOnly bool
+	)
+	if err := c.Control(func(fd uintptr) {
+		serr = keysSockopt(int(fd), b[:n])
+		if serr == unix.EINVAL && n > len(Key{}) {
+			firstOnly = keysSockopt(int(fd), b[:len(Key{})]) == nil
+		}
+	}); err != nil {
+		return err
+	}
+	switch {
+	case serr == nil:
+		return nil
+	case firstOnly:
+		return keysUnsupported("a backup key needs Linux 5.3, so the first key was set alone", os.NewSyscallError("setsockopt", serr))
+	case serr == unix.ENOPROTOOPT:
+		return keysUnsupported("they need Linux 4.15", os.NewSyscallError("setsockopt", serr))
+	}
+	return os.NewSyscallError("setsockopt", serr)
+}
+
+// keysSockopt sets TCP_FASTOPEN_KEY on fd to b; tests replace it.
+var keysSockopt = func(fd int, b []byte) error {
+	return unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_KEY, string(b))
+}
+
+// isMultipath reports whether the socket behind c is an MPTCP socket (IPPROTO_MPTCP), as
+// Go makes listeners by default since Go 1.24.
+func isMultipath(c syscall.RawConn) bool {
+	proto := 0
+	c.Control(func(fd uintptr) { proto, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) })
+	return proto == unix.IPPROTO_MPTCP
+}

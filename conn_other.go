@@ -55,3 +55,9 @@ func fastOpenOutcome(_ *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 }
 
 func cookieCached(netip.Addr) bool { return false }
+
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("this system has no fast open", nil)
+}
+
+func isMultipath(syscall.RawConn) bool { return false }

@@ -367,3 +367,11 @@ func fastOpenOutcome(*net.TCPConn, *net.TCPAddr) (Outcome, error) { return Outco
 
 // cookieCached reports false: Windows does not tell.
 func cookieCached(netip.Addr) bool { return false }
+
+// setListenKeys fails: Windows has no option for the keys of fast open cookies.
+func setListenKeys(syscall.RawConn, []Key) error {
+	return keysUnsupported("Windows has none", nil)
+}
+
+// isMultipath reports false: Go makes MPTCP sockets on Linux only.
+func isMultipath(syscall.RawConn) bool { return false }

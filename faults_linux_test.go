@@ -122,23 +122,15 @@ func checkArrivals(t testing.TB, s *server, arrivals <-chan arrival, want ...arr
 }
 
 // setListenerKey sets the fast open key of a listener: a primary key, and optionally the
-// backup key that cookies made with it are still accepted under (TCP_FASTOPEN_KEY, tcp(7)).
+// backup key that cookies made with it are still accepted under (see SetKeys).
 func setListenerKey(t testing.TB, ln net.Listener, keys ...[16]byte) {
 	t.Helper()
-	var b []byte
-	for _, k := range keys {
-		b = append(b, k[:]...)
+	ks := make([]Key, len(keys))
+	for i, k := range keys {
+		ks[i] = k
 	}
-	rc, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
+	if err := SetKeys(ln, ks...); err != nil {
 		t.Fatal(err)
-	}
-	var serr error
-	rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_KEY, string(b))
-	})
-	if serr != nil {
-		t.Fatal("TCP_FASTOPEN_KEY:", serr)
 	}
 }
 
