@@ -38,9 +38,6 @@ const MTU = 1500
 // full, and the kernel then drops what the device's own queue cannot hold.
 const queueLen = 1 << 14
 
-// errClosed is the error of a call on a closed link.
-var errClosed = errors.New("delaylink: link closed")
-
 // A Config describes a link.
 type Config struct {
 	// RTT is the round-trip time the link adds: it holds each packet for RTT/2.
