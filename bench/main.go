@@ -170,7 +170,7 @@ func machine() string {
 // hostNote says whether fast open can happen on the host's loopback, and what the rest
 // of the measurements need.
 func hostNote() string {
-	const full = "The measurements over a link with a round-trip delay need root on Linux: bench then makes network namespaces of its own, and leaves the host's settings alone (go build -o /tmp/bench ./bench && sudo /tmp/bench)."
+	const full = "The measurements over a link with a round-trip delay need root on Linux: bench then makes network namespaces of its own, and leaves the host's settings alone (in a root shell: go run ./bench; from a user's shell: sudo -E env \"PATH=$PATH\" go run ./bench)."
 	if runtime.GOOS != "linux" {
 		return fmt.Sprintf("Running on the host: package tfo does not fast-open on %s, so tfo measures its fallback.\n%s", runtime.GOOS, full)
 	}
