@@ -277,8 +277,7 @@ func TestNilContext(t *testing.T) {
 		f()
 		return nil
 	}
-	//lint:ignore SA1012 the nil context is the point
-	var nilCtx context.Context
+	var nilCtx context.Context // the nil context is the point
 	got := recovered(func() { (&Dialer{}).DialContext(nilCtx, "tcp", "127.0.0.1:1") })
 	want := recovered(func() { (&net.Dialer{}).DialContext(nilCtx, "tcp", "127.0.0.1:1") })
 	if want == nil || fmt.Sprint(got) != fmt.Sprint(want) {
@@ -301,7 +300,7 @@ func TestNilAndZeroConn(t *testing.T) {
 		for _, m := range connMethods {
 			name := tt.name + " Conn: " + m.name
 			err := m.call(tt.c)
-			want, panicked := callRecover(m.call, &net.TCPConn{})
+			panicked, want := callRecover(m.call, &net.TCPConn{})
 			if panicked != nil {
 				// Where net panics, Conn answers as net's other methods do.
 				want = syscall.EINVAL
@@ -320,10 +319,11 @@ func TestNilAndZeroConn(t *testing.T) {
 	}
 }
 
-// callRecover calls call on c, and returns what it panicked with, if it did.
-func callRecover(call func(tcpConn) error, c tcpConn) (err error, panicked any) {
+// callRecover calls call on c, and returns what it panicked with, if it did, and
+// otherwise the error it returned.
+func callRecover(call func(tcpConn) error, c tcpConn) (panicked any, err error) {
 	defer func() { panicked = recover() }()
-	return call(c), nil
+	return nil, call(c)
 }
 
 // tcpConn is the method set that *Conn shares with *net.TCPConn.

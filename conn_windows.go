@@ -24,10 +24,8 @@ import (
 // completion off the completion port that the socket shares with Go's poller
 // (GetQueuedCompletionStatus, Remarks).
 //
-// net.FileConn takes an *os.File, whose Close calls CloseHandle, and no public API
-// makes one that calls closesocket: the socket that the dial made is closed that way,
-// right after net.FileConn has duplicated it with WSADuplicateSocket and before any I/O
-// on it. The *net.TCPConn owns the duplicate, which it closes with closesocket.
+// The socket is wrapped with net.FileConn, which takes an *os.File and owns a duplicate
+// of the socket; wrapSocket then closes the original with closesocket (see there).
 
 var errUnsupported = fmt.Errorf("tfo: Windows does not tell whether a connection was fast-opened: %w", errors.ErrUnsupported)
 
@@ -91,10 +89,32 @@ func socket(ip4 bool) (windows.Handle, error) {
 }
 
 // wrapSocket returns a *net.TCPConn around a duplicate of socket h, which it closes.
+//
+// net.FileConn takes an *os.File, and the only public way to make one, os.NewFile,
+// makes a file whose Close calls CloseHandle (internal/poll's FD.destroy calls
+// closesocket only for the kinds that package net makes), while Windows sockets must
+// be closed with closesocket ("Do not use the CloseHandle function to close a socket",
+// CloseHandle, Remarks): CloseHandle skips the Winsock bookkeeping of the socket. So
+// the file gets h marked HANDLE_FLAG_PROTECT_FROM_CLOSE (SetHandleInformation, which
+// takes socket handles), and its Close, which also drops its finalizer, leaves h open;
+// h is then unmarked and closed with closesocket. Until then the handle stays open, so
+// no other handle can take its value. The file's Close runs right after net.FileConn
+// has duplicated h with WSADuplicateSocket and before any I/O on either.
+//
+// Closing a protected handle raises an exception in a process being debugged, where
+// Go's runtime would crash on it: there the file closes h with CloseHandle instead.
 func wrapSocket(h windows.Handle) (*net.TCPConn, error) {
+	protect := !debugged()
+	if protect {
+		protect = windows.SetHandleInformation(h, handleFlagProtectFromClose, handleFlagProtectFromClose) == nil
+	}
 	f := os.NewFile(uintptr(h), "")
 	c, err := net.FileConn(f)
 	f.Close()
+	// Unmarking fails if the file closed h after all: h must not be closed twice.
+	if protect && windows.SetHandleInformation(h, handleFlagProtectFromClose, 0) == nil {
+		closeSocket(h)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +124,21 @@ func wrapSocket(h windows.Handle) (*net.TCPConn, error) {
 		return nil, errors.New("not a TCP socket")
 	}
 	return tc, nil
+}
+
+// handleFlagProtectFromClose is HANDLE_FLAG_PROTECT_FROM_CLOSE (SetHandleInformation),
+// which golang.org/x/sys/windows does not define.
+const handleFlagProtectFromClose = 0x2
+
+// closeSocket is windows.Closesocket; tests count its calls.
+var closeSocket = windows.Closesocket
+
+var procIsDebuggerPresent = windows.NewLazySystemDLL("kernel32.dll").NewProc("IsDebuggerPresent")
+
+// debugged reports whether a debugger is attached to the process (IsDebuggerPresent).
+func debugged() bool {
+	r, _, _ := procIsDebuggerPresent.Call()
+	return r != 0
 }
 
 // fileConnWorks reports whether net.FileConn can wrap a socket. It fails where the

@@ -31,7 +31,7 @@ func requireWire(t testing.TB) {
 	if onWire {
 		return
 	}
-	msg := "on-wire assertions need a private network namespace with net.ipv4.tcp_fastopen=3, which the tests make themselves when run as root on Linux (sudo go test ./...)"
+	msg := "on-wire assertions need a private network namespace with net.ipv4.tcp_fastopen=3, which the tests make themselves when run as root on Linux: go test ./... in a root shell, or sudo -E env \"PATH=$PATH\" go test ./..."
 	if os.Getenv("CI") == "true" && runtime.GOOS == "linux" {
 		t.Fatal(msg + "; CI=true does not let them skip")
 	}

@@ -19,7 +19,7 @@ const (
 )
 
 // writeChart writes to name an SVG bar chart of the link's ratios tfo/net, each next to
-// its limit and its goal.
+// its limit.
 func writeChart(name string, res *linkResults, machine string) error {
 	f, err := os.Create(name)
 	if err != nil {
@@ -62,9 +62,6 @@ func chart(w io.Writer, res *linkResults, machine string) error {
 		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a7ab7"/>`, mid-slot/4, y(ratio), slot/2, y(0)-y(ratio))
 		p(`<text x="%.1f" y="%.1f" text-anchor="middle" font-weight="bold" fill="white">%.3f</text>`, mid, y(ratio)+20, ratio)
 		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`, mid-slot/2.6, y(c.limit), mid+slot/2.6, y(c.limit))
-		if c.goal > 0 {
-			p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#27ae60" stroke-width="2" stroke-dasharray="2 3"/>`, mid-slot/2.6, y(c.goal), mid+slot/2.6, y(c.goal))
-		}
 		p(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, mid, plotBottom+20, html.EscapeString(c.name))
 		p(`<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%.1f → %.1f ms</text>`, mid, plotBottom+38, median(c.ms[0]), median(c.ms[1]))
 	}
@@ -73,8 +70,6 @@ func chart(w io.Writer, res *linkResults, machine string) error {
 	p(`<text x="%d" y="%d">tfo/net, median against median</text>`, plotLeft+20, ly)
 	p(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`, plotLeft+250, ly-4, plotLeft+280, ly-4)
 	p(`<text x="%d" y="%d">limit: a round trip saved</text>`, plotLeft+286, ly)
-	p(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#27ae60" stroke-width="2" stroke-dasharray="2 3"/>`, plotLeft+470, ly-4, plotLeft+500, ly-4)
-	p(`<text x="%d" y="%d">goal</text>`, plotLeft+506, ly)
 	p(`</svg>`)
 	return err
 }

@@ -12,17 +12,44 @@
 //   - HTTPS default: the same over TLS 1.3, with Go's default ClientHello;
 //   - HTTPS X25519: the same, with a ClientHello that offers an X25519 key share alone.
 //
-// It prints the median, the 10th and 90th percentiles, and the ratio tfo/net of the
-// medians next to its limit: 0.50 when fast open turns two round trips into one, 0.67
-// for TLS, three into two.
+// Its table has a row per case and these columns:
+//
+//   - net median, net p10–p90: the median time to the first response byte with net,
+//     and its 10th and 90th percentiles;
+//   - tfo median, tfo p10–p90: the same with tfo;
+//   - tfo/net: the tfo median over the net median; lower is better;
+//   - pairs p10–p90: the 10th and 90th percentiles of the ratios tfo/net of the
+//     connections made one after the other, the spread of tfo/net;
+//   - limit: tfo/net when fast open saves a whole round trip, the best it can do: 0.50
+//     when it turns two round trips into one, 0.67 for TLS, three into two; a tfo/net
+//     below it comes from noise;
+//   - tfo fast-opened: how many tfo connections FastOpened reports as fast-opened.
 //
 // Then, over loopback in a private network namespace of its own, it measures rounds of
-// each of these, alternating net and tfo, and prints the median over rounds, the range
-// and the ratio tfo/net:
+// each of these, alternating net and tfo:
 //
 //   - dial, write 64 bytes, read a 64-byte reply and close, as cycles per second;
 //   - heap allocations per such cycle, client and server together;
 //   - 64-byte round trips per second over an established connection.
+//
+// Its table has a row per measurement and these columns:
+//
+//   - net median, net min–max: the median over net's rounds, and the least and
+//     greatest;
+//   - tfo median, tfo min–max: the same for tfo;
+//   - tfo/net: the median of the rounds' ratios tfo/net, each round running both
+//     packages back to back so that a change in the machine's speed cancels out; for
+//     allocations, the median of the differences tfo−net;
+//   - rounds min–max: the least and greatest of those ratios or differences, their
+//     spread;
+//   - limit: net's TCP segments per cycle or round trip over tfo's, both ends counting
+//     (Tcp OutSegs): the ratio if the time went by the segments sent, which fast open
+//     cannot beat, since it does everything else net does; none for allocations, nor
+//     on the host, where other traffic counts too.
+//
+// Over loopback a round trip costs next to nothing, so fast open, which saves one
+// segment per cycle, gains a few percent at most, and the machine's noise may cover it:
+// read tfo/net against its spread and its limit.
 //
 // In both parts it checks, with the kernel's TcpExt counters and FastOpened, that the
 // tfo connections were really fast-opened.
@@ -199,7 +226,7 @@ func machine() string {
 // hostNote says whether fast open can happen on the host's loopback, and what the rest
 // of the measurements need.
 func hostNote() string {
-	const full = "The measurements over a link with a round-trip delay need root on Linux: bench then makes network namespaces of its own, and leaves the host's settings alone (go build -o /tmp/bench ./bench && sudo /tmp/bench)."
+	const full = "The measurements over a link with a round-trip delay need root on Linux: bench then makes network namespaces of its own, and leaves the host's settings alone (in a root shell: go run ./bench; from a user's shell: sudo -E env \"PATH=$PATH\" go run ./bench)."
 	if runtime.GOOS != "linux" {
 		return fmt.Sprintf("Running on the host: package tfo does not fast-open on %s, so tfo measures its fallback.\n%s", runtime.GOOS, full)
 	}

@@ -74,7 +74,7 @@ func TestLoopback(t *testing.T) {
 	}
 	var out strings.Builder
 	res.print(&out, netns.Inside())
-	for _, want := range []string{"cycles/s", "allocs/cycle", "round trips/s", "fast open:", "goal"} {
+	for _, want := range []string{"cycles/s", "allocs/cycle", "round trips/s", "fast open:", "rounds min–max", "limit"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -269,5 +269,50 @@ func TestStatistics(t *testing.T) {
 	// Round by round, 1.1, 0.95 and 1.333; the medians' ratio would be 0.95.
 	if got := pairedRatio([2][]float64{{10, 20, 30}, {11, 19, 40}}); math.Abs(got-1.1) > 1e-9 {
 		t.Errorf("pairedRatio = %v, want 1.1", got)
+	}
+}
+
+// TestLoopbackPrint checks the loopback table on made-up rounds: each figure is printed
+// as computed, with no verdict beside it, the spread spans the rounds, and the limit is
+// net's segments per cycle over tfo's.
+func TestLoopbackPrint(t *testing.T) {
+	res := &loopback{
+		n: 100, rounds: 3,
+		cyclesPerSec: [2][]float64{{1000, 1000, 1000}, {1010, 990, 1050}},
+		// tfo makes 4.03 allocations more per cycle: once printed as "+4.0 ≤ +4 missed".
+		allocs:      [2][]float64{{23, 23, 23}, {27.03, 27.03, 27.03}},
+		tripsPerSec: [2][]float64{{5000, 5000, 5000}, {5000, 4950, 5050}},
+		counted:     true, active: 300, passive: 300, tfoCycles: 300,
+		segsCounted: true,
+		cycleSegs:   [2]int64{3000, 2700}, cyclesMade: [2]int64{300, 300},
+		tripSegs: [2]int64{3000, 3000}, tripsMade: [2]int64{1500, 1500},
+	}
+	var out strings.Builder
+	res.print(&out, true)
+	lines := map[string]string{}
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) > 0 {
+			lines[f[0]] = line
+		}
+	}
+	for _, tt := range []struct{ row, want string }{
+		{"cycles/s", "×1.010 ×0.990–×1.050 ×1.111"},
+		{"allocs/cycle", "27.0–27.0 +4.0 +4.0–+4.0"},
+		{"round", "×1.000 ×0.990–×1.010 ×1.000"},
+	} {
+		if !strings.HasSuffix(strings.Join(strings.Fields(lines[tt.row]), " "), tt.want) {
+			t.Errorf("row %s: want %q in\n%s", tt.row, tt.want, out.String())
+		}
+	}
+	for _, verdict := range []string{"met", "missed", "goal"} {
+		if strings.Contains(out.String(), verdict) {
+			t.Errorf("table says %q:\n%s", verdict, out.String())
+		}
+	}
+	res.segsCounted = false
+	out.Reset()
+	res.print(&out, false)
+	if strings.Contains(out.String(), "×1.111") {
+		t.Errorf("a limit from segments that were not counted:\n%s", out.String())
 	}
 }

@@ -205,3 +205,11 @@ func noHelpTable(ctx context.Context, cfg noHelpConfig, w io.Writer, prog *progr
 	res.print(w)
 	return nil
 }
+
+// metOrMissed names whether a goal was met.
+func metOrMissed(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}

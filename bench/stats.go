@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -35,6 +37,50 @@ func percentile(v []float64, p float64) float64 {
 		return s[len(s)-1]
 	}
 	return s[i] + (x-float64(i))*(s[i+1]-s[i])
+}
+
+// ratios returns v[1][i]/v[0][i] for each i of both.
+func ratios(v [2][]float64) []float64 {
+	r := make([]float64, min(len(v[0]), len(v[1])))
+	for i := range r {
+		r[i] = v[1][i] / v[0][i]
+	}
+	return r
+}
+
+// differences returns v[1][i]-v[0][i] for each i of both.
+func differences(v [2][]float64) []float64 {
+	d := make([]float64, min(len(v[0]), len(v[1])))
+	for i := range d {
+		d[i] = v[1][i] - v[0][i]
+	}
+	return d
+}
+
+// readOutSegs returns the TCP segments sent in the network namespace, Tcp OutSegs of
+// /proc/net/snmp (retransmissions left out).
+func readOutSegs() (int64, error) {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		for i, v := range fields {
+			if i < len(names) && names[i] == "OutSegs" {
+				return strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("/proc/net/snmp: no Tcp OutSegs")
 }
 
 // span formats the least and greatest of v.

@@ -47,9 +47,6 @@ const queueLen = 1 << 14
 // linkPrefix6 is the IPv6 prefix of the link's devices.
 var linkPrefix6 = netip.MustParsePrefix("2001:2::/64")
 
-// errClosed is the error of a call on a closed link.
-var errClosed = errors.New("delaylink: link closed")
-
 // A Config describes a link.
 type Config struct {
 	// RTT is the round-trip time the link adds: it holds each packet for RTT/2.

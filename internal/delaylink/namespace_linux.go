@@ -2,6 +2,7 @@ package delaylink
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/fastopen/tfo/internal/netns"
 )
+
+// errClosed is the error of a call on a closed link.
+var errClosed = errors.New("delaylink: link closed")
 
 // threads runs functions on threads of one network namespace. Each thread serves one
 // function at a time; Do starts another when none is idle. A thread never leaves the

@@ -22,7 +22,8 @@ func newNamespace(addr, addr6 netip.Prefix) (*Namespace, *os.File, error) {
 // Do returns an error: network namespaces need Linux.
 func (n *Namespace) Do(f func() error) error { return errUnsupported }
 
-func (n *Namespace) close() {}
+// close does nothing: there are no threads to end.
+func (threads) close() {}
 
 // ReadTCPExt returns an error: network namespaces need Linux.
 func (n *Namespace) ReadTCPExt() (map[string]int64, error) { return nil, errUnsupported }

@@ -3,9 +3,6 @@
 // counters of it, without touching the host's network or settings.
 package netns
 
-// env marks the copy of a program that Enter runs in the new namespace.
-const env = "TFO_PRIVATE_NETNS"
-
 // inside is true in a namespace that Enter made.
 var inside bool
 

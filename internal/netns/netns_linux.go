@@ -13,6 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// env marks the copy of a program that Enter runs in the new namespace.
+const env = "TFO_PRIVATE_NETNS"
+
 // Enter runs the program again, with the same arguments, standard input and output, in a
 // new network namespace with lo up and net.ipv4.tcp_fastopen=3, and returns the exit
 // code of that run with done true. In the namespace, Enter sets it up and returns done
