@@ -232,6 +232,7 @@ func dialContext(ctx context.Context, d *net.Dialer) (context.Context, context.C
 	if cur, ok := ctx.Deadline(); !dl.IsZero() && (!ok || dl.Before(cur)) {
 		ctx, cancel = context.WithDeadline(ctx, dl)
 	}
+	//lint:ignore SA1019 a drop-in for net.Dialer honours its Cancel as net.Dialer does
 	if oldCancel := d.Cancel; oldCancel != nil {
 		var stop context.CancelFunc
 		ctx, stop = context.WithCancel(ctx)
@@ -263,6 +264,8 @@ type dialPlan struct {
 
 func (pl *dialPlan) init(d *Dialer, network string) {
 	pl.d = d.Dialer
+	// The deferred connect has the dial's time left, and is not canceled with it.
+	//lint:ignore SA1019 Cancel is cleared, not used
 	pl.d.Timeout, pl.d.Deadline, pl.d.Cancel = 0, time.Time{}, nil
 	pl.d.ControlContext = d.control()
 	pl.d.Control = nil
@@ -556,16 +559,6 @@ func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, er
 		}
 	}
 	return now.Add(timeout), nil
-}
-
-// dialNet dials address with d and returns the conn and the address it connected to.
-func dialNet(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
-	nc, err := d.DialContext(ctx, network, address)
-	if err != nil {
-		return nil, nil, err
-	}
-	tc := nc.(*net.TCPConn)
-	return tc, tc.RemoteAddr().(*net.TCPAddr), nil
 }
 
 // control returns the ControlContext of a fast-opening dial: it enables fast open on

@@ -6,14 +6,6 @@ import (
 	"time"
 )
 
-// clear forgets every entry of t.
-func (t *table[K, V]) clear() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.entries = nil
-	t.n.Store(0)
-}
-
 // TestLossMemory checks the rule for lost SYNs on an injected clock: one or two losses
 // in a row do not pause fast open, the third does, for firstPause; each further loss
 // doubles the pause up to maxPause; a SYN whose data was acknowledged ends it all; and

@@ -48,6 +48,14 @@ func timeToBanner(t testing.TB, dial delaylink.DialFunc, address string) time.Du
 	return e
 }
 
+// clear forgets every entry of t.
+func (t *table[K, V]) clear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.entries = nil
+	t.n.Store(0)
+}
+
 func median(ds []time.Duration) time.Duration {
 	ds = slices.Clone(ds)
 	slices.Sort(ds)
