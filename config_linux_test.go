@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 
@@ -140,5 +141,47 @@ func TestListenConfig(t *testing.T) {
 			t.Errorf("%+v: fast-opened %v", tt.lc, ok)
 		}
 		ln.Close()
+	}
+}
+
+// TestMultipath checks a Dialer with MultipathTCP: where the system takes fast open on
+// an MPTCP socket, as this kernel does, the conn is MPTCP and fast-opened; where it
+// refuses it, the conn connects as net's does, the refusal is not remembered for plain
+// TCP, and Report says why.
+func TestMultipath(t *testing.T) {
+	verifyNone(t)
+	requirePending(t)
+	resetRefusal(t)
+	s := newServer(t, answer)
+	d := &Dialer{}
+	d.SetMultipathTCP(true)
+	c := dialPending(t, d, s.addr)
+	checkAnswer(t, c, "x")
+	if mp, err := c.MultipathTCP(); !mp || err != nil {
+		t.Errorf("MultipathTCP() = %v, %v; want an MPTCP conn", mp, err)
+	}
+	checkFastOpened(t, c)
+	if o, _ := Report(c); o != OutcomeFastOpened {
+		t.Errorf("Report = %q", o)
+	}
+
+	setDialFastOpen = func(uintptr) error { return os.NewSyscallError("setsockopt", errNoProtoOpt) }
+	t.Cleanup(func() { setDialFastOpen = dialFastOpen })
+	nc, err := d.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if !deferred(nc.(*Conn).tc) && onWire {
+		// Without the option, the connect happened during the dial.
+		checkAnswer(t, nc, "y")
+		if o, _ := Report(nc); o != OutcomeMultipath {
+			t.Errorf("Report of a refused MPTCP conn = %q", o)
+		}
+	} else {
+		t.Error("the connect was deferred without the option")
+	}
+	if !clientRefusal.allowed() {
+		t.Error("a refusal on an MPTCP socket stopped fast open for TCP")
 	}
 }

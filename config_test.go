@@ -28,23 +28,6 @@ func TestDialerDialTCP(t *testing.T) {
 }
 
 // TestMultipathDialsLikeNet checks that a Dialer with MultipathTCP connects at Dial.
-func TestMultipathDialsLikeNet(t *testing.T) {
-	verifyNone(t)
-	requirePending(t)
-	s := newServer(t, answer)
-	d := &Dialer{}
-	d.SetMultipathTCP(true)
-	nc, err := d.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if !nc.(*Conn).connected() {
-		t.Error("MultipathTCP: the connect was deferred")
-	}
-	exchange(t, nc, "x")
-}
-
 func TestListenErrors(t *testing.T) {
 	verifyNone(t)
 	for _, tt := range []struct{ network, address string }{

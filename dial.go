@@ -38,7 +38,9 @@ const DefaultReadWait = 200 * time.Millisecond
 //     data in the package documentation).
 //   - Control and ControlContext run on every socket, once per address tried, after
 //     the option that enables fast open has been set.
-//   - With MultipathTCP enabled, the Dialer dials exactly as net.Dialer does.
+//   - With MultipathTCP enabled, the Dialer fast-opens MPTCP conns where the system
+//     lets it (Linux 6.1 and later); where it does not, the conn connects as
+//     net.Dialer's does, and Report says OutcomeMultipath.
 //
 // Networks other than "tcp", "tcp4" and "tcp6" are passed to net.Dialer unchanged.
 type Dialer struct {
@@ -203,8 +205,6 @@ func plainDial(d *Dialer) Outcome {
 	switch {
 	case d.DisableTFO:
 		return OutcomeDisabled
-	case d.MultipathTCP():
-		return OutcomeMultipath
 	case !clientRefusal.allowed():
 		return OutcomeSystemRefused
 	}
@@ -571,11 +571,15 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 			return control(network, address, c)
 		}
 	}
+	fastOpen := fastOpenControl
+	if d.MultipathTCP() {
+		fastOpen = multipathControl
+	}
 	if user == nil {
-		return fastOpenControl
+		return fastOpen
 	}
 	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		fastOpenControl(ctx, network, address, c)
+		fastOpen(ctx, network, address, c)
 		return user(ctx, network, address, c)
 	}
 }
@@ -601,6 +605,27 @@ func enableDialFastOpen(fd uintptr) {
 		clientRefusal.refuse(err)
 	}
 }
+
+// multipathControl is fastOpenControl for a Dialer with MultipathTCP. Linux 6.1 and
+// later take TCP_FASTOPEN_CONNECT on an MPTCP socket, and fast-open on it; older ones
+// refuse it there alone (ENOPROTOOPT from mptcp_setsockopt_sol_tcp in
+// net/mptcp/sockopt.c, EOPNOTSUPP before 5.14), and the socket connects as net's
+// does. That refusal says nothing of plain TCP sockets, so it is not remembered; net
+// makes a plain socket in place of an MPTCP one the system does not have, and that one
+// takes the option as any other.
+func multipathControl(_ context.Context, _, address string, c syscall.RawConn) error {
+	if !clientRefusal.allowed() {
+		return nil
+	}
+	if ap, err := netip.ParseAddrPort(address); err == nil && synDataLoss.paused(ap.Addr(), time.Now()) {
+		return nil
+	}
+	c.Control(tryDialFastOpen)
+	return nil
+}
+
+// tryDialFastOpen is multipathControl's work on the socket.
+func tryDialFastOpen(fd uintptr) { setDialFastOpen(fd) }
 
 // setDialFastOpen is the platform's dialFastOpen, replaceable by tests.
 var setDialFastOpen = dialFastOpen

@@ -60,7 +60,8 @@ const (
 	// answer in time, and the other family's, which connects without data in its SYN,
 	// won the race (see Dialer).
 	OutcomeRaced
-	// OutcomeMultipath: not attempted: the Dialer uses MPTCP.
+	// OutcomeMultipath: not attempted: the Dialer uses MPTCP, on which the system
+	// refused fast open (Linux before 6.1).
 	OutcomeMultipath
 
 	// OutcomeAcceptedFastOpen: an accepted conn whose SYN carried data accepted
@@ -97,7 +98,7 @@ var outcomeNames = [numOutcomes]struct{ name, text string }{
 	OutcomeReadWaitPassed:    {"read-wait-passed", "not attempted: a Read waited Dialer.ReadWait for a Write that did not come, then connected without data"},
 	OutcomeNoData:            {"no-data", "not attempted: the conn connected without data, for CloseWrite or CloseRead before any Write"},
 	OutcomeRaced:             {"raced", "not attempted: the first address did not answer in time, and the other address family, which connects without data, won the race"},
-	OutcomeMultipath:         {"multipath", "not attempted: the Dialer uses MPTCP"},
+	OutcomeMultipath:         {"multipath", "not attempted: the Dialer uses MPTCP, on which the system refused fast open (Linux before 6.1)"},
 	OutcomeAcceptedFastOpen:  {"accepted-fast-open", "accepted, fast-opened: the SYN carried data accepted through fast open"},
 	OutcomeAcceptedPlain:     {"accepted-plain", "accepted, not fast-opened"},
 }
@@ -205,7 +206,7 @@ const (
 func (c *Conn) decideConnected() {
 	p := c.p
 	p.mu.Lock()
-	tc, raddr, by, raced, dialed := c.tc, p.raddr, p.by, p.raced, p.plan.dialed
+	tc, raddr, by, raced, dialed, multipath := c.tc, p.raddr, p.by, p.raced, p.plan.dialed, p.plan.d.MultipathTCP()
 	p.mu.Unlock()
 	if raced {
 		c.decide(OutcomeRaced)
@@ -230,6 +231,8 @@ func (c *Conn) decideConnected() {
 			o = OutcomeSystemRefused
 			if ap, ok := addrPort(raddr); ok && synDataLoss.paused(ap.Addr(), dialed) {
 				o = OutcomePaused
+			} else if multipath {
+				o = OutcomeMultipath
 			}
 		}
 	}
