@@ -2,6 +2,7 @@ package tfo_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -197,4 +198,55 @@ func ExampleFastOpened() {
 	// Output:
 	// pong 1
 	// pong 2
+}
+
+func ExampleReport() {
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	served := serveOnce(ln, "pong ")
+	c, err := tfo.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintln(c, "1")
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Close()
+	<-served
+	fmt.Print(string(reply))
+
+	// Report says what became of fast open on the conn, after Close too: in a sentence
+	// with %v, as a short name with MarshalText. Which outcome it is depends on the
+	// system and on the conns before, so it goes to the log (standard error, which the
+	// output below leaves out): "fast-opened", "cookie-received" for a first conn to
+	// a server, or a reason why fast open did not happen.
+	outcome, err := tfo.Report(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	name, _ := outcome.MarshalText()
+	log.Printf("%s: %v", name, outcome)
+
+	// Output:
+	// pong 1
+}
+
+func ExampleCounts() {
+	// A service publishes the count of each outcome among the conns it dialed, for a
+	// dashboard of its fast open rate, at /debug/vars with package expvar:
+	//
+	//	expvar.Publish("tfo", expvar.Func(func() any { return tfo.Counts() }))
+	//
+	// The map's keys are the outcomes' short names in JSON.
+	b, err := json.Marshal(map[tfo.Outcome]uint64{tfo.OutcomeFastOpened: 1200, tfo.OutcomeCookieReceived: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	// Output: {"cookie-received":3,"fast-opened":1200}
 }

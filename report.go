@@ -84,7 +84,7 @@ const (
 
 var outcomeNames = [numOutcomes]struct{ name, text string }{
 	OutcomeUnknown:           {"unknown", "fast open unknown: the platform does not tell"},
-	OutcomePending:           {"pending", "not connected yet"},
+	OutcomePending:           {"pending", "not connected yet: the connect waits for the first Write or Read"},
 	OutcomeNotConnected:      {"not-connected", "closed, or failed, before it connected"},
 	OutcomeFastOpened:        {"fast-opened", "fast-opened: the server acknowledged the data in the SYN"},
 	OutcomeCookieReceived:    {"cookie-received", "not fast-opened: this conn asked the server for a cookie and got one; the next conn to it can fast-open"},
