@@ -211,10 +211,8 @@ func TestDeadlineBeforeFirstWrite(t *testing.T) {
 	}
 }
 
-// linkServer listens on the far end of link with a fast open listener, serving each
-// conn with handler, and returns its address after a first conn has fetched a cookie
-// for it through the link.
-func linkServer(t *testing.T, link *delaylink.Link, handler func(*net.TCPConn)) string {
+// farListener returns a fast open listener on the far end of link, B.
+func farListener(t testing.TB, link *delaylink.Link) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	if err := link.B.Do(func() (err error) {
@@ -223,6 +221,15 @@ func linkServer(t *testing.T, link *delaylink.Link, handler func(*net.TCPConn)) 
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// linkServer listens on the far end of link with a fast open listener, serving each
+// conn with handler, and returns its address after a first conn has fetched a cookie
+// for it through the link.
+func linkServer(t *testing.T, link *delaylink.Link, handler func(*net.TCPConn)) string {
+	t.Helper()
+	ln := farListener(t, link)
 	s := serveListener(t, ln, handler)
 	c, err := link.A.Dial(dialZero)(context.Background(), "tcp", s.addr)
 	if err != nil {

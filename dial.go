@@ -359,8 +359,9 @@ func isLiteral(host string) bool {
 	return err == nil
 }
 
-// resolveAddrs resolves address, a host name and a port, for a dial of network with d,
-// as net.Dialer does, and returns its addresses in the order net.Dialer tries them.
+// resolveAddrs resolves address, a host and a port, for a dial of network with d, as
+// net.Dialer does, and returns its addresses in the order net.Dialer tries them. An
+// empty host is the unspecified address, which means the local system.
 func resolveAddrs(ctx context.Context, d *net.Dialer, network, address string) ([]*net.TCPAddr, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -374,9 +375,16 @@ func resolveAddrs(ctx context.Context, d *net.Dialer, network, address string) (
 	if err != nil {
 		return nil, err
 	}
-	ips, err := r.LookupIPAddr(ctx, host)
-	if err != nil {
-		return nil, err
+	var ips []net.IPAddr
+	switch {
+	case host == "" && network == "tcp6":
+		ips = []net.IPAddr{{IP: net.IPv6unspecified}}
+	case host == "":
+		ips = []net.IPAddr{{IP: net.IPv4zero}}
+	default:
+		if ips, err = r.LookupIPAddr(ctx, host); err != nil {
+			return nil, err
+		}
 	}
 	var addrs []*net.TCPAddr
 	for _, ip := range ips {
@@ -401,7 +409,7 @@ func resolveAddrs(ctx context.Context, d *net.Dialer, network, address string) (
 	}
 	fit := addrs[:0]
 	for _, a := range addrs {
-		if (a.IP.To4() != nil) == (la.IP.To4() != nil) {
+		if a.IP.IsUnspecified() || (a.IP.To4() != nil) == (la.IP.To4() != nil) {
 			fit = append(fit, a)
 		}
 	}

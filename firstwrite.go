@@ -48,31 +48,11 @@ func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*ne
 // address it would dial first. An empty host, or an unspecified address, means the local
 // system, which is dialed on its loopback address.
 func resolveFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPAddr, error) {
-	host, port, err := net.SplitHostPort(address)
+	addrs, err := resolveAddrs(ctx, d, network, address)
 	if err != nil {
 		return nil, err
 	}
-	var ra *net.TCPAddr
-	if host == "" {
-		r := d.Resolver
-		if r == nil {
-			r = net.DefaultResolver
-		}
-		portnum, err := r.LookupPort(ctx, network, port)
-		if err != nil {
-			return nil, err
-		}
-		ra = &net.TCPAddr{IP: net.IPv4zero, Port: portnum}
-		if network == "tcp6" {
-			ra.IP = net.IPv6unspecified
-		}
-	} else {
-		addrs, err := resolveAddrs(ctx, d, network, address)
-		if err != nil {
-			return nil, err
-		}
-		ra = addrs[0]
-	}
+	ra := addrs[0]
 	if ra.IP.IsUnspecified() {
 		if ra.IP.To4() != nil {
 			ra = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: ra.Port}

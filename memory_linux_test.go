@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/netip"
 	"slices"
 	"sync"
 	"syscall"
@@ -192,13 +191,7 @@ func TestLossyPath(t *testing.T) {
 		}
 		defer link.Close()
 		arrivals := make(chan arrival, conns+1)
-		var ln net.Listener
-		if err := link.B.Do(func() (err error) {
-			ln, err = Listen("tcp", netip.AddrPortFrom(link.B.Addr(), 0).String())
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		ln := farListener(t, link)
 		// The server answers each conn's first read; it does not wait for the end of
 		// the stream, which a client of the kernel's mechanism alone must not close
 		// while it connects (tcp_shutdown in SYN_SENT closes the socket).

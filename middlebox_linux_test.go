@@ -2,8 +2,6 @@ package tfo
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -35,13 +33,7 @@ func newMiddlebox(t *testing.T, rtt time.Duration) *middlebox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { link.Close() })
-	var ln net.Listener
-	if err := link.B.Do(func() (err error) {
-		ln, err = Listen("tcp", netip.AddrPortFrom(link.B.Addr(), 0).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ln := farListener(t, link)
 	m := &middlebox{link: link, arrivals: make(chan arrival, 128), dial: link.A.Dial(dialZero)}
 	m.s = serveListener(t, ln, record(t, m.arrivals))
 	send(t, m.dial, m.s.addr, "warm")

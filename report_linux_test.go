@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -228,13 +227,7 @@ func TestReportPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { link.Close() })
-		var ln net.Listener
-		if err := link.B.Do(func() (err error) {
-			ln, err = Listen("tcp", netip.AddrPortFrom(link.B.Addr(), 0).String())
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		ln := farListener(t, link)
 		s := serveListener(t, ln, answer)
 		for range 2 {
 			var o Outcome

@@ -1,86 +1,20 @@
 package tfo
 
 import (
-	"context"
-	"encoding/binary"
-	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/fastopen/tfo/internal/dnstable"
 )
 
 // tableResolver returns a resolver that answers A and AAAA queries from table, over
 // in-memory connections: no DNS traffic leaves the process.
 func tableResolver(t testing.TB, table map[string][]netip.Addr) *net.Resolver {
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-			client, server := net.Pipe()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer server.Close()
-				serveDNS(server, table)
-			}()
-			return client, nil
-		},
-	}
-}
-
-// serveDNS answers length-prefixed DNS queries on c, as over TCP, until c closes.
-func serveDNS(c net.Conn, table map[string][]netip.Addr) {
-	for {
-		var n uint16
-		if binary.Read(c, binary.BigEndian, &n) != nil {
-			return
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(c, msg); err != nil {
-			return
-		}
-		var p dnsmessage.Parser
-		h, err := p.Start(msg)
-		if err != nil {
-			return
-		}
-		q, err := p.Question()
-		if err != nil {
-			return
-		}
-		addrs, found := table[strings.TrimSuffix(q.Name.String(), ".")]
-		h.Response, h.Authoritative = true, true
-		if !found {
-			h.RCode = dnsmessage.RCodeNameError
-		}
-		b := dnsmessage.NewBuilder(make([]byte, 2, 512), h)
-		b.EnableCompression()
-		b.StartQuestions()
-		b.Question(q)
-		b.StartAnswers()
-		rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-		for _, a := range addrs {
-			switch {
-			case q.Type == dnsmessage.TypeA && a.Is4():
-				b.AResource(rh, dnsmessage.AResource{A: a.As4()})
-			case q.Type == dnsmessage.TypeAAAA && a.Is6():
-				b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
-			}
-		}
-		out, err := b.Finish()
-		if err != nil {
-			return
-		}
-		binary.BigEndian.PutUint16(out, uint16(len(out)-2))
-		if _, err := c.Write(out); err != nil {
-			return
-		}
-	}
+	s := dnstable.New(table)
+	t.Cleanup(s.Close)
+	return s.Resolver()
 }
 
 // TestFirstAddressRefuses checks that when the first address of a name refuses at the
