@@ -151,12 +151,13 @@ func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err
 	if done {
 		run.first, run.sent = err, 0
 	}
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	// The connect has the time the dial left it, and ends with Close.
+	var ctx context.Context
 	if p.plan.budget > 0 {
-		ctx, cancel = context.WithTimeout(ctx, p.plan.budget)
+		ctx, run.cancel = context.WithTimeout(context.Background(), p.plan.budget)
+	} else {
+		ctx, run.cancel = context.WithCancel(context.Background())
 	}
-	ctx, cancel2 := context.WithCancel(ctx)
-	run.cancel = func() { cancel2(); cancel() }
 
 	p.mu.Lock()
 	if c.state.Load() == stateClosed {
