@@ -96,20 +96,22 @@ func tcpState(fd int) byte {
 // it holds (tcp_sendmsg_fastopen in net/ipv4/tcp.c), or with an empty b a SYN without
 // data; over loopback the handshake is over when it returns. tryFirst returns how many
 // bytes of b the socket took, and whether the connect is over: then err says how it went,
-// as sendFirst's. A socket that connected during the dial just writes b.
-func tryFirst(tc *net.TCPConn, b []byte) (n int, done bool, err error) {
+// as sendFirst's, and o what became of fast open, as fastOpenOutcome tells it, read from
+// the struct tcp_info that told that the connect was over. A socket that connected
+// during the dial just writes b.
+func tryFirst(tc *net.TCPConn, b []byte) (n int, done bool, o Outcome, err error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return 0, true, err
+		return 0, true, OutcomePending, err
 	}
-	if cerr := rc.Control(func(fd uintptr) { n, done, err = firstWrite(int(fd), b) }); cerr != nil {
-		return 0, true, cerr
+	if cerr := rc.Control(func(fd uintptr) { n, done, o, err = firstWrite(int(fd), b) }); cerr != nil {
+		return 0, true, OutcomePending, cerr
 	}
-	return n, done, err
+	return n, done, o, err
 }
 
 // firstWrite is tryFirst's work on socket fd.
-func firstWrite(fd int, b []byte) (n int, done bool, err error) {
+func firstWrite(fd int, b []byte) (n int, done bool, o Outcome, err error) {
 	n, werr := unix.Write(fd, b)
 	n = max(n, 0)
 	switch werr {
@@ -117,27 +119,31 @@ func firstWrite(fd int, b []byte) (n int, done bool, err error) {
 		// EINPROGRESS: the SYN left without data; EAGAIN: no room in the socket yet.
 	case unix.EOPNOTSUPP:
 		// net.ipv4.tcp_fastopen lost its client bit since the dial: nothing was sent.
-		return 0, true, errFastOpenRefused
+		return 0, true, OutcomePending, errFastOpenRefused
 	}
-	state := tcpState(fd)
+	info, ierr := tcpInfo(fd)
+	if ierr != nil {
+		info.State = tcpClose
+	}
 	switch {
-	case state == tcpSynSent && (werr == nil || werr == unix.EINPROGRESS || werr == unix.EAGAIN):
-		return n, false, nil
-	case state == tcpSynSent:
+	case info.State == tcpSynSent && (werr == nil || werr == unix.EINPROGRESS || werr == unix.EAGAIN):
+		return n, false, OutcomePending, nil
+	case info.State == tcpSynSent:
 		// The write failed before the SYN left.
-		return 0, true, os.NewSyscallError("connect", werr)
-	case state != tcpClose:
-		return n, true, nil
+		return 0, true, OutcomePending, os.NewSyscallError("connect", werr)
+	case info.State != tcpClose:
+		return n, true, dialOutcome(&info), nil
 	}
-	return n, true, outcome(fd, werr)
+	return n, true, dialOutcome(&info), connectResult(fd, &info, werr)
 }
 
-// outcome returns the error of a connect on socket fd that is over and closed: nil if
-// the handshake had completed (the server acknowledged the SYN: tcpi_bytes_acked counts
-// it), so that what ended the conn is the stream's to report, or else the connect's
-// error, from SO_ERROR or from werr, the error of the write that consumed it.
-func outcome(fd int, werr error) error {
-	if info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil && info.Bytes_acked > 0 {
+// connectResult returns the error of a connect on socket fd that is over and closed,
+// whose struct tcp_info is info: nil if the handshake had completed (the server
+// acknowledged the SYN: tcpi_bytes_acked counts it), so that what ended the conn is the
+// stream's to report, or else the connect's error, from SO_ERROR or from werr, the
+// error of the write that consumed it.
+func connectResult(fd int, info *unix.TCPInfo, werr error) error {
+	if info.Bytes_acked > 0 {
 		if werr == unix.ECONNRESET || werr == unix.EPIPE {
 			// The write found the stream's error, and took it from the socket.
 			return os.NewSyscallError("write", werr)
@@ -151,6 +157,15 @@ func outcome(fd int, werr error) error {
 		errno = e
 	}
 	return os.NewSyscallError("connect", errno)
+}
+
+// closedResult is connectResult for a socket that no write has found closed.
+func closedResult(fd int) error {
+	info, err := tcpInfo(fd)
+	if err != nil {
+		return err
+	}
+	return connectResult(fd, &info, nil)
 }
 
 // sendFirst writes b, the first bytes of tc, whose socket dialSocket made, as tryFirst
@@ -171,9 +186,9 @@ func sendFirst(ctx context.Context, tc *net.TCPConn, _ *net.TCPAddr, b []byte) (
 	if cerr := rc.Control(func(fd uintptr) {
 		switch tcpState(int(fd)) {
 		case tcpSynSent:
-			n, done, err = firstWrite(int(fd), b)
+			n, done, _, err = firstWrite(int(fd), b)
 		case tcpClose:
-			done, err = true, outcome(int(fd), nil)
+			done, err = true, closedResult(int(fd))
 		default:
 			done = true // connected during the dial
 		}
@@ -198,7 +213,7 @@ func sendFirst(ctx context.Context, tc *net.TCPConn, _ *net.TCPAddr, b []byte) (
 	if cerr := rc.Control(func(fd uintptr) {
 		err = nil
 		if tcpState(int(fd)) == tcpClose {
-			err = outcome(int(fd), nil)
+			err = closedResult(int(fd))
 		}
 	}); cerr != nil {
 		return 0, nil, cerr
@@ -278,10 +293,10 @@ func synDataLost(tc *net.TCPConn) bool {
 	return fail == tfoSYNRetransmitted
 }
 
-// fastOpenOutcome tells what became of fast open on the connection behind c, which was
-// dialed to raddr, or accepted if raddr is nil: from TCPI_OPT_SYN_DATA and
-// tcpi_fastopen_client_fail in its struct tcp_info, and whether TCP_FASTOPEN_CONNECT is
-// set on it.
+// fastOpenOutcome tells what became of fast open on the connection behind tc, which
+// was dialed to raddr, or accepted if raddr is nil: from TCPI_OPT_SYN_DATA and
+// tcpi_fastopen_client_fail in its struct tcp_info. A SYN that carried no data leaves
+// both unset, whether or not TCP_FASTOPEN_CONNECT was set on the socket.
 func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
@@ -289,40 +304,38 @@ func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 	}
 	var (
 		info unix.TCPInfo
-		opt  int
 		serr error
 	)
-	if err := rc.Control(func(fd uintptr) {
-		if info, serr = tcpInfo(int(fd)); serr == nil && raddr != nil {
-			opt, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT)
-		}
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { info, serr = tcpInfo(int(fd)) }); err != nil {
 		return OutcomeUnknown, err
 	}
 	if serr != nil {
 		return OutcomeUnknown, serr
 	}
-	synData := info.Options&tcpiOptSynData != 0
 	switch {
-	case raddr == nil && synData:
+	case raddr == nil && info.Options&tcpiOptSynData != 0:
 		return OutcomeAcceptedFastOpen, nil
 	case raddr == nil:
 		return OutcomeAcceptedPlain, nil
-	case synData:
-		return OutcomeFastOpened, nil
 	}
-	switch clientFail(&info) {
+	return dialOutcome(&info), nil
+}
+
+// dialOutcome tells what became of fast open on a dialed connection whose struct
+// tcp_info is info.
+func dialOutcome(info *unix.TCPInfo) Outcome {
+	if info.Options&tcpiOptSynData != 0 {
+		return OutcomeFastOpened
+	}
+	switch clientFail(info) {
 	case tfoCookieUnavailable:
-		return outcomeCookieAsked, nil
+		return outcomeCookieAsked
 	case tfoDataNotAcked:
-		return OutcomeDataRefused, nil
+		return OutcomeDataRefused
 	case tfoSYNRetransmitted:
-		return OutcomeSYNLost, nil
+		return OutcomeSYNLost
 	}
-	if opt == 0 {
-		return outcomeOff, nil
-	}
-	return outcomeNotTried, nil
+	return outcomeNotTried
 }
 
 // cookieCached reports whether the kernel's tcp_metrics cache holds a fast open cookie

@@ -31,8 +31,11 @@ func refusedForGood(error) bool { return true }
 
 func deferred(*net.TCPConn) bool { return false }
 
-// tryFirst finds the conn connected: it connected during the dial.
-func tryFirst(*net.TCPConn, []byte) (n int, done bool, err error) { return 0, true, nil }
+// tryFirst finds the conn connected: it connected during the dial. It tells no
+// outcome: fastOpenOutcome does.
+func tryFirst(*net.TCPConn, []byte) (n int, done bool, o Outcome, err error) {
+	return 0, true, OutcomePending, nil
+}
 
 // sendFirst finds the conn connected, as tryFirst does.
 func sendFirst(context.Context, *net.TCPConn, *net.TCPAddr, []byte) (int, net.Addr, error) {
@@ -51,7 +54,7 @@ func fastOpenOutcome(_ *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 	if raddr == nil {
 		return OutcomeUnknown, nil
 	}
-	return outcomeOff, nil
+	return outcomeNotTried, nil
 }
 
 func cookieCached(netip.Addr) bool { return false }

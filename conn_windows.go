@@ -230,9 +230,9 @@ func deferred(tc *net.TCPConn) bool {
 
 // tryFirst leaves the connect to sendFirst: ConnectEx is waited for where it started.
 // A socket that connected during the dial, where sockets cannot be wrapped, needs no
-// connect.
-func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, err error) {
-	return 0, !deferred(tc), nil
+// connect. It tells no outcome: fastOpenOutcome does.
+func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, o Outcome, err error) {
+	return 0, !deferred(tc), OutcomePending, nil
 }
 
 // sendFirst connects tc's socket, made by dialSocket, to raddr with b as its first

@@ -37,6 +37,7 @@ type pending struct {
 	readWaitEnd time.Time   // when Reads before any Write stop waiting; zero before the first
 	speaker     bool        // the server is known to speak first, so Reads do not wait
 	by          uint8       // what connected the conn: viaDial, viaWrite...
+	told        Outcome     // what the platform told of the socket that connected, if not OutcomePending
 	raced       bool        // the socket that connected raced the first, without data
 	wake        chan struct{}
 	rdl, wdl    time.Time                  // deadlines set by the caller
@@ -70,6 +71,7 @@ type pendingConn struct {
 func newPendingConn(d *Dialer, network string) *pendingConn {
 	pc := &pendingConn{}
 	pc.c.p = &pc.p
+	pc.p.told = OutcomePending
 	pc.c.watch.Store(true)
 	pc.p.plan.init(d, network)
 	return pc
@@ -129,10 +131,15 @@ func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err
 	p.by = by
 	p.mu.Unlock()
 
-	n, done, err := tryFirst(tc, b)
+	n, done, o, err := tryFirst(tc, b)
 	switch {
 	case done && (err == nil || streamError(err)):
 		// Connected, and if err is not nil, ended by the server since.
+		if o != OutcomePending {
+			p.mu.Lock()
+			p.told = o
+			p.mu.Unlock()
+		}
 		if eerr := c.establish(nil); eerr != nil {
 			return nil, 0, eerr
 		}
@@ -301,8 +308,13 @@ func (c *Conn) establishLocked(laddr net.Addr) {
 	if laddr != nil {
 		p.laddr = laddr
 	}
-	c.tc.SetReadDeadline(p.rdl)
-	c.tc.SetWriteDeadline(p.wdl)
+	// The socket has no deadline of its own: the connect's ended with it.
+	if !p.rdl.IsZero() {
+		c.tc.SetReadDeadline(p.rdl)
+	}
+	if !p.wdl.IsZero() {
+		c.tc.SetWriteDeadline(p.wdl)
+	}
 	p.established = true
 	p.wakeLocked()
 }

@@ -74,11 +74,10 @@ const (
 )
 
 // More outcomes that a platform tells of a dialed conn, which the package decides
-// between: the SYN carried no data, with the fast open option set on the socket, or
-// without it; the SYN asked for a cookie, which the system may hold now.
+// between: the SYN carried no data, for a reason the package knows; the SYN asked for a
+// cookie, which the system may hold now.
 const (
 	outcomeNotTried = numOutcomes + iota
-	outcomeOff
 	outcomeCookieAsked
 )
 
@@ -206,20 +205,24 @@ const (
 func (c *Conn) decideConnected() {
 	p := c.p
 	p.mu.Lock()
-	tc, raddr, by, raced, dialed, multipath := c.tc, p.raddr, p.by, p.raced, p.plan.dialed, p.plan.d.MultipathTCP()
+	tc, raddr, by, raced, told := c.tc, p.raddr, p.by, p.raced, p.told
+	dialed, multipath := p.plan.dialed, p.plan.d.MultipathTCP()
 	p.mu.Unlock()
 	if raced {
 		c.decide(OutcomeRaced)
 		return
 	}
-	o, _ := fastOpenOutcome(tc, raddr)
+	o := told
+	if o == OutcomePending {
+		o, _ = fastOpenOutcome(tc, raddr)
+	}
 	switch o {
 	case outcomeCookieAsked:
 		o = OutcomeNoCookie
 		if ap, ok := addrPort(raddr); ok && cookies.received(ap.Addr(), cookieCached) {
 			o = OutcomeCookieReceived
 		}
-	case outcomeNotTried, outcomeOff:
+	case outcomeNotTried:
 		switch by {
 		case viaKnownSpeaker:
 			o = OutcomeServerSpeaksFirst

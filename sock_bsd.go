@@ -102,9 +102,10 @@ func deferred(tc *net.TCPConn) bool {
 }
 
 // tryFirst leaves the connect to sendFirst: the call that carries the bytes waits for
-// the handshake. A socket that connected during the dial needs no connect.
-func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, err error) {
-	return 0, !deferred(tc), nil
+// the handshake. A socket that connected during the dial needs no connect. It tells no
+// outcome: fastOpenOutcome does.
+func tryFirst(tc *net.TCPConn, _ []byte) (n int, done bool, o Outcome, err error) {
+	return 0, !deferred(tc), OutcomePending, nil
 }
 
 // sendFirst connects tc's socket, made by dialSocket, to raddr with b as its first
