@@ -93,9 +93,10 @@
 // on the lossy path those fast-opened (FastOpened), behind the middlebox those that paid
 // for a lost SYN, which took its retransmission timeout (a second) or more. Its tfo 90%
 // interval is the Wilson score interval of tfo's share at 90% confidence, the spread that
-// chance alone gives a count of n conns. Its limit is the best tfo can reach: the
-// kernel's own count on the lossy path; one conn behind the middlebox, since a client
-// learns that SYNs with data get dropped only by losing one. Lines below the tables say
+// chance alone gives a count of n conns. Its limit is the best tfo can reach (a count
+// beyond it comes from chance): the kernel's own count on the lossy path; one conn
+// behind the middlebox, since a client learns that SYNs with data get dropped only by
+// losing one. Lines below the tables say
 // how many conns failed and why, how many the server accepted at their SYN (TcpExt
 // TCPFastOpenPassive), and which of tfo's conns paid.
 //

@@ -220,9 +220,10 @@ the SYN and send its banner behind its SYN-ACK, one round trip in place of two; 
 lossy path, the kernel's own kernel/net. Below it is noise. The second table counts
 the conns fast-opened (FastOpened) on the lossy path, and those that paid for a lost
 SYN, taking its retransmission (%v) or more, behind the middlebox; the 90%% interval
-is the spread that chance alone gives tfo's count (Wilson score). Its limit is the
-kernel's count on the lossy path, and one conn behind the middlebox: a client learns
-that SYNs with data get dropped only by losing one.
+is the spread that chance alone gives tfo's count (Wilson score). Its limit, beyond
+which a count comes from chance, is the kernel's count on the lossy path, and one conn
+behind the middlebox: a client learns that SYNs with data get dropped only by losing
+one.
 
 silent IPv6 first: over loopback, a host whose addresses are %s, first as Go sorts them
 (RFC 6724), whose SYNs a listener with a full accept queue drops, and 127.0.0.1, which
