@@ -54,12 +54,52 @@
 // In both parts it checks, with the kernel's TcpExt counters and FastOpened, that the
 // tfo connections were really fast-opened.
 //
-// A last table shows where fast open cannot help, and what tfo must then not lose:
-// over links with a 10 ms round trip, tfo against net and against the kernel's own
-// fast open (net.Dialer with TCP_FASTOPEN_CONNECT), each case a ratio to net's median
-// time to the first byte from the server, whose goal is at most 1.05 (see nohelp.go):
-// a host whose first address, IPv6, is silent; a server that speaks first; a relay to
-// it; a path that loses 3% of its packets; a middlebox that drops SYNs with data.
+// Last, it shows where fast open cannot help, or could cost, and what tfo loses there:
+// over links with a 10 ms round trip (see nohelp.go), tfo against net and against the
+// kernel's own fast open (net.Dialer with TCP_FASTOPEN_CONNECT), in these cases:
+//
+//   - silent IPv6 first: over loopback, a host whose first address, IPv6, is silent and
+//     whose second, IPv4, serves, with a cookie cached for both;
+//   - server speaks first: a server that sends a banner on accept, as SMTP does, on
+//     repeat conns;
+//   - relay, server first: the same server through a relay that dials it with each
+//     package and copies both ways;
+//   - 3% loss: a path that loses 3% of its packets each way;
+//   - drops SYN data: a middlebox that drops every SYN that carries data.
+//
+// The kernel's mechanism, whose connect sends nothing until the first write, hangs in
+// the first three cases; it is tried once there. Its first table has a row per case and
+// these columns:
+//
+//   - n: the conns per package;
+//   - net median, net p10–p90: the median time to the first byte from the server with
+//     net, and its 10th and 90th percentiles; a conn that failed counts as slower than
+//     any answer, and a median that failed reads "fails";
+//   - tfo median, tfo p10–p90: the same with tfo;
+//   - tfo/net: the tfo median over the net median; lower is better;
+//   - pairs p10–p90: the 10th and 90th percentiles of the ratios tfo/net of the conns
+//     made together (one after the other, or at once in the last two cases), the spread
+//     of tfo/net;
+//   - limit: the least tfo/net can be (a figure below it comes from noise): 1.00 where
+//     fast open saves nothing (the silent address, which net and tfo leave after
+//     net.Dialer's FallbackDelay; the middlebox); 0.50 where the server speaks first,
+//     since a SYN with a cookie, even without data, lets the server accept the conn at
+//     the SYN and send its banner right behind its SYN-ACK, one round trip after the
+//     start instead of two; on the lossy path, the kernel's own kernel/net;
+//   - kernel median, kernel/net: the kernel's mechanism's median time and its ratio to
+//     net's; "hangs" where it got no answer.
+//
+// Its second table counts conns in the last two cases, for each client out of its conns:
+// on the lossy path those fast-opened (FastOpened), behind the middlebox those that paid
+// for a lost SYN, which took its retransmission timeout (a second) or more. Its tfo 90%
+// interval is the Wilson score interval of tfo's share at 90% confidence, the spread that
+// chance alone gives a count of n conns. Its limit is the best tfo can reach (a count
+// beyond it comes from chance): the kernel's own count on the lossy path; one conn
+// behind the middlebox, since a client learns that SYNs with data get dropped only by
+// losing one. Lines below the tables say
+// how many conns failed and why, how many the server accepted at their SYN (TcpExt
+// TCPFastOpenPassive), and which of tfo's conns paid.
+//
 // -tables gains or -tables nohelp measures only the first tables or only the last.
 //
 // Without root, bench measures loopback on the host, where fast open happens only if

@@ -263,6 +263,24 @@ func TestStatistics(t *testing.T) {
 			t.Errorf("percentile(%v, %v) = %v, want %v", v, tt.p, got, tt.want)
 		}
 	}
+	// A percentile between a value and a failure, +Inf, is the failure; one at a value
+	// is that value, even next to a failure.
+	inf := math.Inf(1)
+	for _, tt := range []struct{ p, want float64 }{{10, 1.4}, {50, 3}, {60, inf}, {75, inf}, {100, inf}} {
+		if got := percentile([]float64{inf, 1, 3, 2, inf}, tt.p); !(got == tt.want || math.Abs(got-tt.want) <= 1e-9) {
+			t.Errorf("percentile with failures at %v = %v, want %v", tt.p, got, tt.want)
+		}
+	}
+	// Wilson score intervals at 90%; for none or all of n, the bound is z²/(n+z²) from
+	// the end.
+	for _, tt := range []struct {
+		k, n   int
+		lo, hi float64
+	}{{97, 100, 0.9273, 0.9879}, {3, 100, 0.0121, 0.0727}, {0, 10, 0, 0.2130}, {10, 10, 0.7870, 1}} {
+		if lo, hi := wilson(tt.k, tt.n, 1.645); math.Abs(lo-tt.lo) > 1e-4 || math.Abs(hi-tt.hi) > 1e-4 {
+			t.Errorf("wilson(%d, %d) = %.4f–%.4f, want %.4f–%.4f", tt.k, tt.n, lo, hi, tt.lo, tt.hi)
+		}
+	}
 	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("median = %v, want 2.5", got)
 	}

@@ -296,7 +296,7 @@ func measureSilent(ctx context.Context, cfg noHelpConfig, prog *progress, res *n
 	res.first = ips[0].String()
 	dials := dialers(net.Dialer{Timeout: dualTimeout, Resolver: r})
 	address := net.JoinHostPort(dualName, fmt.Sprint(port))
-	row := &noHelpRow{probed: [3]bool{sideKernel: true}}
+	row := &noHelpRow{probed: [3]bool{sideKernel: true}, limit: noGainLimit}
 	n := min(cfg.n, 3)
 	for i := range n {
 		prog.set("where fast open cannot help: silent IPv6 first %d/%d", i+1, n)
@@ -376,7 +376,7 @@ func measureSpeaksFirst(ctx context.Context, link *delaylink.Link, srv *noHelpSe
 	if err := warm(ctx, link.A, dials[:sideKernel], addr, nil, banner[0]); err != nil {
 		return nil, err
 	}
-	return serverFirstRounds(ctx, "server speaks first", cfg.n, prog, func(side int) sample {
+	return serverFirstRounds(ctx, link.B, "server speaks first", cfg.n, prog, func(side int) sample {
 		wait := sampleWait
 		if side == sideKernel {
 			wait = hangWait
@@ -386,21 +386,35 @@ func measureSpeaksFirst(ctx context.Context, link *delaylink.Link, srv *noHelpSe
 }
 
 // serverFirstRounds runs n rounds of sample for net and tfo, alternating, and probes
-// the kernel's mechanism once: it waits for a first write that never comes.
-func serverFirstRounds(ctx context.Context, name string, n int, prog *progress, sample func(side int) sample) (*noHelpRow, error) {
-	row := &noHelpRow{probed: [3]bool{sideKernel: true}}
+// the kernel's mechanism once: it waits for a first write that never comes. It counts
+// the conns that the server, in server, accepted at their SYN.
+func serverFirstRounds(ctx context.Context, server *delaylink.Namespace, name string, n int, prog *progress, sample func(side int) sample) (*noHelpRow, error) {
+	row := &noHelpRow{probed: [3]bool{sideKernel: true}, limit: bannerLimit, atSYN: new([3]int)}
+	add := func(side int) error {
+		before, err := server.ReadTCPExt()
+		if err != nil {
+			return err
+		}
+		row.add(side, sample(side))
+		after, err := server.ReadTCPExt()
+		if err != nil {
+			return err
+		}
+		row.atSYN[side] += int(after["TCPFastOpenPassive"] - before["TCPFastOpenPassive"])
+		return ctx.Err()
+	}
 	for i := range n {
 		prog.set("where fast open cannot help: %s %d/%d", name, i+1, n)
 		for j := range 2 {
-			side := (i + j) % 2
-			row.add(side, sample(side))
-			if err := ctx.Err(); err != nil {
+			if err := add((i + j) % 2); err != nil {
 				return nil, err
 			}
 		}
 	}
-	row.add(sideKernel, sample(sideKernel))
-	return row, ctx.Err()
+	if err := add(sideKernel); err != nil {
+		return nil, err
+	}
+	return row, nil
 }
 
 // measureRelay times the banner of a server that speaks first through a relay that
@@ -428,7 +442,7 @@ func measureRelay(ctx context.Context, link *delaylink.Link, srv *noHelpServers,
 		relays[side] = ln.Addr().String()
 	}
 	client := (&net.Dialer{}).DialContext
-	return serverFirstRounds(ctx, "relay", cfg.n, prog, func(side int) sample {
+	return serverFirstRounds(ctx, link.B, "relay", cfg.n, prog, func(side int) sample {
 		wait := sampleWait
 		if side == sideKernel {
 			wait = hangWait
@@ -480,7 +494,7 @@ func measureMiddlebox(ctx context.Context, link *delaylink.Link, mbox *middlebox
 	for _, a := range middleAddrs {
 		mbox.hide(a)
 	}
-	row := &noHelpRow{paid: true}
+	row := &noHelpRow{paid: true, limit: noGainLimit}
 	// The kernel puts data in every SYN for which it holds a cookie, so each of its conns
 	// pays a retransmission: a few show it.
 	return row, concurrently(ctx, link, middleAddrs, [3]int{cfg.lossN, cfg.lossN, min(cfg.lossN, kernelPaying)}, row, prog, "drops SYN data")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -25,7 +26,7 @@ func median(v []float64) float64 {
 }
 
 // percentile returns the p-th percentile of v, 0 ≤ p ≤ 100, interpolating between the
-// values nearest to it; 0 if v is empty.
+// values nearest to it, +Inf between a value and +Inf; 0 if v is empty.
 func percentile(v []float64, p float64) float64 {
 	s := slices.Sorted(slices.Values(v))
 	if len(s) == 0 {
@@ -33,10 +34,24 @@ func percentile(v []float64, p float64) float64 {
 	}
 	x := p / 100 * float64(len(s)-1)
 	i := int(x)
-	if i+1 >= len(s) {
-		return s[len(s)-1]
+	if i+1 >= len(s) || x == float64(i) || s[i] == s[i+1] { // +Inf-+Inf is NaN
+		return s[i]
 	}
 	return s[i] + (x-float64(i))*(s[i+1]-s[i])
+}
+
+// wilson returns the Wilson score interval of the share k/n for the normal quantile
+// z: where the share of a trial with n independent conns lies with the confidence that
+// z gives. It returns 0 and 1 if n is 0.
+func wilson(k, n int, z float64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	p, nf := float64(k)/float64(n), float64(n)
+	d := 1 + z*z/nf
+	c := (p + z*z/(2*nf)) / d
+	h := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / d
+	return max(c-h, 0), min(c+h, 1)
 }
 
 // ratios returns v[1][i]/v[0][i] for each i of both.
