@@ -57,7 +57,11 @@ func printResult(w io.Writer, res *Result) {
 		}
 		s := res.Summary
 		p("  median\t\t%s\t%s\t%s", msText(s.TFOFirstByteMS), msText(s.NetFirstByteMS), msText(s.RTTMS))
-		p("tfo saved %s to the first byte, %.2f round trips (net's connect takes one)", msText(s.SavedMS), s.SavedRTTs)
+		if s.SavedMS >= 0 {
+			p("tfo saved %s to the first byte, %.2f round trips (net's connect takes one)", msText(s.SavedMS), s.SavedRTTs)
+		} else {
+			p("tfo took %s longer to the first byte, %.2f round trips (net's connect takes one)", msText(-s.SavedMS), -s.SavedRTTs)
+		}
 		for _, r := range res.Rounds {
 			for _, e := range []string{r.TFO.Error, r.Net.Error} {
 				if e != "" {

@@ -34,7 +34,7 @@ func platformFastOpen() bool {
 
 // memoryNote is what the probe can say of what package tfo remembers about the
 // server.
-const memoryNote = "not shown: package tfo has no API that tells what it remembers of a server; " +
+const memoryNote = "not shown: tfo's API does not tell what it remembers of a server; " +
 	"this process began with nothing remembered, and the reports show what it learned (paused: SYNs with data lost in a row)"
 
 // readCache returns what the system's cookie cache holds for ip.
