@@ -313,6 +313,13 @@ type expect struct {
 	code     int
 }
 
+// httpProbe returns what a test expects of a probe of the HTTP server at address from
+// a client whose net.ipv4.tcp_fastopen is 3, but for the outcomes, the cache after the
+// conns and the verdict.
+func httpProbe(address string) expect {
+	return expect{address: address, send: sendHTTP, sent: len(request(address)), setting: 3, response: "HTTP/1.1 200 OK"}
+}
+
 // checkResult checks res, and the exit code, field by field against e.
 func checkResult(t *testing.T, code int, res *Result, e expect) {
 	t.Helper()
@@ -492,13 +499,10 @@ func TestProbeWorks(t *testing.T) {
 	s := serve(t, listen(t, l, tfo.Listen), nil, answerHTTP)
 	beforeA, beforeB := counters(t, l.A), counters(t, l.B)
 	code, res := probeJSON(t, l, s.addr)
-	checkResult(t, code, res, expect{
-		address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-		first:    tfo.OutcomeCookieReceived,
-		rounds:   repeat(tfo.OutcomeFastOpened, testRounds),
-		response: "HTTP/1.1 200 OK", cookie: true,
-		verdict: verdictWorks, code: exitOK,
-	})
+	e := httpProbe(s.addr)
+	e.first, e.rounds, e.cookie = tfo.OutcomeCookieReceived, repeat(tfo.OutcomeFastOpened, testRounds), true
+	e.verdict, e.code = verdictWorks, exitOK
+	checkResult(t, code, res, e)
 	checkCounters(t, l.A, beforeA, map[string]int64{"TCPFastOpenActive": testRounds, "TCPFastOpenActiveFail": 0})
 	checkCounters(t, l.B, beforeB, map[string]int64{"TCPFastOpenPassive": testRounds, "TCPFastOpenCookieReqd": 1})
 	sum := res.Summary
@@ -595,13 +599,10 @@ func TestProbeNoCookie(t *testing.T) {
 			s := serve(t, listen(t, l, tt.listen), nil, answerHTTP)
 			beforeA, beforeB := counters(t, l.A), counters(t, l.B)
 			code, res := probeJSON(t, l, s.addr)
-			checkResult(t, code, res, expect{
-				address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-				first:    tfo.OutcomeNoCookie,
-				rounds:   repeat(tfo.OutcomeNoCookie, testRounds),
-				response: "HTTP/1.1 200 OK",
-				verdict:  verdictNoCookie, code: exitFails,
-			})
+			e := httpProbe(s.addr)
+			e.first, e.rounds = tfo.OutcomeNoCookie, repeat(tfo.OutcomeNoCookie, testRounds)
+			e.verdict, e.code = verdictNoCookie, exitFails
+			checkResult(t, code, res, e)
 			checkAccepted(t, s, res, request(s.addr))
 			checkCounters(t, l.A, beforeA, map[string]int64{"TCPFastOpenActive": 0})
 			// The server without fast open saw the cookie request of each tfo conn; the
@@ -632,13 +633,10 @@ func TestProbeDataRefused(t *testing.T) {
 		s := serve(t, ln, func(int) { newKey(t, ln) }, answerHTTP)
 		before := counters(t, l.B)
 		code, res := probeJSON(t, l, s.addr)
-		checkResult(t, code, res, expect{
-			address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-			first:    tfo.OutcomeCookieReceived,
-			rounds:   repeat(tfo.OutcomeDataRefused, testRounds),
-			response: "HTTP/1.1 200 OK", cookie: true,
-			verdict: verdictDataRefused, code: exitFails,
-		})
+		e := httpProbe(s.addr)
+		e.first, e.rounds, e.cookie = tfo.OutcomeCookieReceived, repeat(tfo.OutcomeDataRefused, testRounds), true
+		e.verdict, e.code = verdictDataRefused, exitFails
+		checkResult(t, code, res, e)
 		checkAccepted(t, s, res, request(s.addr))
 		checkCounters(t, l.B, before, map[string]int64{"TCPFastOpenPassive": 0, "TCPFastOpenPassiveFail": testRounds})
 	})
@@ -652,13 +650,11 @@ func TestProbeDataRefused(t *testing.T) {
 		}, answerHTTP)
 		before := counters(t, l.B)
 		code, res := probeJSON(t, l, s.addr)
-		checkResult(t, code, res, expect{
-			address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-			first:    tfo.OutcomeCookieReceived,
-			rounds:   append([]tfo.Outcome{tfo.OutcomeDataRefused}, repeat(tfo.OutcomeFastOpened, testRounds-1)...),
-			response: "HTTP/1.1 200 OK", cookie: true,
-			verdict: verdictWorks, code: exitOK,
-		})
+		e := httpProbe(s.addr)
+		e.first, e.cookie = tfo.OutcomeCookieReceived, true
+		e.rounds = append([]tfo.Outcome{tfo.OutcomeDataRefused}, repeat(tfo.OutcomeFastOpened, testRounds-1)...)
+		e.verdict, e.code = verdictWorks, exitOK
+		checkResult(t, code, res, e)
 		checkAccepted(t, s, res, request(s.addr))
 		checkCounters(t, l.B, before, map[string]int64{"TCPFastOpenPassive": testRounds - 1, "TCPFastOpenPassiveFail": 1})
 	})
@@ -673,14 +669,11 @@ func TestProbeSYNLost(t *testing.T) {
 	s := serve(t, listen(t, l, tfo.Listen), nil, answerHTTP)
 	before := counters(t, l.A)
 	code, res := probeJSON(t, l, s.addr)
-	checkResult(t, code, res, expect{
-		address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-		first: tfo.OutcomeCookieReceived,
-		rounds: append(repeat(tfo.OutcomeSYNLost, lossesToPause),
-			repeat(tfo.OutcomePaused, testRounds-lossesToPause)...),
-		response: "HTTP/1.1 200 OK", cookie: true, synDrops: lossesToPause,
-		verdict: verdictSYNLost, code: exitFails,
-	})
+	e := httpProbe(s.addr)
+	e.first, e.cookie, e.synDrops = tfo.OutcomeCookieReceived, true, lossesToPause
+	e.rounds = append(repeat(tfo.OutcomeSYNLost, lossesToPause), repeat(tfo.OutcomePaused, testRounds-lossesToPause)...)
+	e.verdict, e.code = verdictSYNLost, exitFails
+	checkResult(t, code, res, e)
 	checkAccepted(t, s, res, request(s.addr))
 	checkCounters(t, l.A, before, map[string]int64{"TCPFastOpenActive": 0, "TCPFastOpenActiveFail": lossesToPause})
 	if got := l.Stats().Dropped; got != lossesToPause {
@@ -704,13 +697,11 @@ func TestProbeClientOff(t *testing.T) {
 	s := serve(t, listen(t, l, tfo.Listen), nil, answerHTTP)
 	beforeA, beforeB := counters(t, l.A), counters(t, l.B)
 	code, res := probeJSON(t, l, s.addr)
-	checkResult(t, code, res, expect{
-		address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 2,
-		first:    tfo.OutcomeSystemRefused,
-		rounds:   repeat(tfo.OutcomeSystemRefused, testRounds),
-		response: "HTTP/1.1 200 OK",
-		verdict:  verdictClientOff, code: exitFails,
-	})
+	e := httpProbe(s.addr)
+	e.setting = 2
+	e.first, e.rounds = tfo.OutcomeSystemRefused, repeat(tfo.OutcomeSystemRefused, testRounds)
+	e.verdict, e.code = verdictClientOff, exitFails
+	checkResult(t, code, res, e)
 	checkAccepted(t, s, res, request(s.addr))
 	checkCounters(t, l.A, beforeA, map[string]int64{"TCPFastOpenActive": 0, "TCPFastOpenActiveFail": 0})
 	checkCounters(t, l.B, beforeB, map[string]int64{"TCPFastOpenCookieReqd": 0, "TCPFastOpenPassive": 0})
@@ -745,12 +736,9 @@ func TestProbeOldKernel(t *testing.T) {
 		}
 	}
 	res := decodeResult(t, stdout.String(), stderr.String())
-	checkResult(t, cmd.ProcessState.ExitCode(), res, expect{
-		address: s.addr, send: sendHTTP, sent: len(request(s.addr)), setting: 3,
-		first:    tfo.OutcomeSystemRefused,
-		rounds:   repeat(tfo.OutcomeSystemRefused, testRounds),
-		response: "HTTP/1.1 200 OK",
-		verdict:  verdictNoFastOpen, code: exitFails,
-	})
+	e := httpProbe(s.addr)
+	e.first, e.rounds = tfo.OutcomeSystemRefused, repeat(tfo.OutcomeSystemRefused, testRounds)
+	e.verdict, e.code = verdictNoFastOpen, exitFails
+	checkResult(t, cmd.ProcessState.ExitCode(), res, e)
 	checkAccepted(t, s, res, request(s.addr))
 }
