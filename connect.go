@@ -141,7 +141,8 @@ func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err
 			p.mu.Unlock()
 		}
 		if eerr := c.establish(nil); eerr != nil {
-			return nil, 0, eerr
+			// Closed meanwhile: the socket took n bytes before.
+			return nil, n, eerr
 		}
 		if err != nil {
 			return nil, n, c.opError(op, err)
@@ -550,7 +551,7 @@ func (c *Conn) writePending(b []byte) (int, error) {
 		chunk := b[:min(len(b), firstChunk)]
 		run, n, err := c.start(chunk, "write", viaWrite)
 		if err != nil {
-			return 0, err
+			return n, err
 		}
 		if run == nil {
 			return c.writeSock(tc, b[n:], n)

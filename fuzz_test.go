@@ -207,7 +207,7 @@ type fuzzConn struct {
 	closed    bool // Close returned
 	rdl       time.Time
 	written   int    // the bytes of fuzzStream that Writes reported
-	firstFail int    // the length of a first Write that failed, which may have arrived
+	firstFail int    // the length of a first Write whose connect failed, which may have arrived
 	read      []byte // what Reads returned
 	trace     []string
 }
@@ -300,7 +300,12 @@ func (fc *fuzzConn) do(op, arg byte) {
 		}
 		fc.mu.Lock()
 		fc.written += n
-		if first && err != nil && n == 0 && fc.firstFail == 0 {
+		// A first Write whose connect failed, or was closed under it, may have
+		// delivered its bytes in the SYN; one that its own deadline ended before it
+		// started sent nothing.
+		var oe *net.OpError
+		failed := errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, net.ErrClosed)
+		if first && n == 0 && failed && fc.firstFail == 0 {
 			fc.firstFail = len(b)
 		}
 		fc.mu.Unlock()
