@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -93,13 +94,21 @@ var fuzzStream = pattern(fuzzMaxWrite + 16*255)
 // after its SYN left.
 func FuzzPendingConn(f *testing.F) {
 	requirePending(f)
+	// The fuzzing workers share the tests' network namespace: each serves on a loopback
+	// address of its own, so that a SYN for a port that one's server left, which
+	// another's may take, finds no server of another's.
+	host := "127.0.0.1"
+	if runtime.GOOS == "linux" {
+		host = fmt.Sprintf("127.0.4.%d", os.Getpid()%250+1)
+		warmCookie(f, host)
+	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) < 2 {
 			return
 		}
 		leaks := goleak.IgnoreCurrent()
 		fds := openFDs(t)
-		s := newFuzzServer(t, script[0]%serverKinds)
+		s := newFuzzServer(t, host, script[0]%serverKinds)
 		d := &Dialer{ReadWait: fuzzReadWaits[int(script[1])%len(fuzzReadWaits)]}
 		nc, err := d.Dial("tcp", s.addr)
 		if err != nil {
@@ -142,8 +151,8 @@ type fuzzServer struct {
 	sent []byte // what it wrote
 }
 
-func newFuzzServer(t *testing.T, kind byte) *fuzzServer {
-	ln, err := Listen("tcp", "127.0.0.1:0")
+func newFuzzServer(t *testing.T, host string, kind byte) *fuzzServer {
+	ln, err := Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
