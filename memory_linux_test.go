@@ -177,8 +177,8 @@ var kernelDialer = net.Dialer{Control: func(_, _ string, c syscall.RawConn) erro
 
 // TestLossyPath checks fast open over a path that loses 3% of the packets each way, at
 // random: a lost SYN with data now and then must not stop fast open. Of fresh conns to
-// one server, tfo fast-opens at least 85%, and within 5 points of what the kernel's own
-// mechanism achieves over the same link, with the same losses.
+// one server, tfo fast-opens at least 85%, and within 10 points of what the kernel's own
+// mechanism achieves over the same link, with the same seed.
 func TestLossyPath(t *testing.T) {
 	checkNoLeaks(t)
 	requireWire(t)
@@ -229,7 +229,9 @@ func TestLossyPath(t *testing.T) {
 	})
 	tfo := share(func(l *delaylink.Link) delaylink.DialFunc { return l.A.Dial(dialZero) })
 	t.Logf("fast-opened: tfo %d/%d, the kernel alone %d/%d", tfo, conns, kernel, conns)
-	if tfo < conns*85/100 || tfo < kernel-conns*5/100 {
+	// Which conns lose a packet differs from run to run, with the timing: 50 conns
+	// tell one share from another to within about 5 conns.
+	if tfo < conns*85/100 || tfo < kernel-conns/10 {
 		t.Errorf("tfo fast-opened %d of %d conns; the kernel alone %d", tfo, conns, kernel)
 	}
 }
