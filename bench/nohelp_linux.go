@@ -342,6 +342,13 @@ func silentListener(srv *noHelpServers) (netip.AddrPort, uint16, error) {
 		if err == nil {
 			filler, err = tfo.Dial("tcp6", ap.String())
 		}
+		if err == nil {
+			// With a cookie cached already, the dial deferred its connect: the write
+			// makes it, and fills the queue.
+			if _, err = filler.Write([]byte("fill")); err != nil {
+				filler.Close()
+			}
+		}
 		if err != nil {
 			ln.Close()
 			return netip.AddrPort{}, 0, err
