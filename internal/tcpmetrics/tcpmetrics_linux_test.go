@@ -143,17 +143,13 @@ func TestCookie(t *testing.T) {
 			if err := tcpmetrics.Delete(addr, netip.Addr{}); err != nil {
 				t.Fatal(err)
 			}
-			// The kernel writes the entry again as the conns' sockets reach TIME_WAIT,
-			// once the server's FIN has come (tcp_time_wait calls
-			// tcp_update_metrics): delete until Delete finds none.
-			for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-				err := tcpmetrics.Delete(addr, netip.Addr{})
-				if errors.Is(err, tcpmetrics.ErrNotFound) {
-					break
-				}
-				if err != nil || time.Since(start) > 5*time.Second {
-					t.Fatalf("Delete, again: %v; want ErrNotFound once the conns have closed", err)
-				}
+			// Every socket of the two conns, the server's included (for ::1 to ::1 they
+			// write the same entry), writes the entry again when it closes: on
+			// entering TIME_WAIT (tcp_time_wait) or on the last ACK (tcp_rcv_state_process
+			// calls tcp_update_metrics before tcp_done). Wait for them all, then delete.
+			settle(t, server)
+			if err := tcpmetrics.Delete(addr, netip.Addr{}); err != nil && !errors.Is(err, tcpmetrics.ErrNotFound) {
+				t.Fatal(err)
 			}
 			if e, err := tcpmetrics.Get(addr, netip.Addr{}); !errors.Is(err, tcpmetrics.ErrNotFound) {
 				t.Errorf("Get after Delete: %+v, %v; want ErrNotFound", e, err)
@@ -165,6 +161,44 @@ func TestCookie(t *testing.T) {
 				t.Errorf("Get after a new conn: %+v, %v; want a cookie again", e, err)
 			}
 		})
+	}
+}
+
+// settle waits until no TCP socket of the test's namespace that uses the port of
+// address is in a state but LISTEN or TIME_WAIT: until every conn to it has written
+// its metrics for the last time.
+func settle(t *testing.T, address string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	hexPort := fmt.Sprintf(":%04X", p)
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		busy := ""
+		for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, err := os.ReadFile(table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				f := strings.Fields(line)
+				if len(f) < 4 || (!strings.HasSuffix(f[1], hexPort) && !strings.HasSuffix(f[2], hexPort)) {
+					continue
+				}
+				// include/net/tcp_states.h: 06 TCP_TIME_WAIT, 0A TCP_LISTEN.
+				if f[3] != "06" && f[3] != "0A" {
+					busy = line
+				}
+			}
+		}
+		if busy == "" {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("a socket of %s is still open after 5 s: %s", address, busy)
+		}
 	}
 }
 
