@@ -33,7 +33,7 @@ func requireNamespace(t *testing.T) {
 	if netns.Inside() {
 		return
 	}
-	msg := "needs root on Linux, to run in a private network namespace with fast open on (sudo go test ./...)"
+	msg := "needs root on Linux, to run in a private network namespace with fast open on: go test ./... in a root shell, or sudo -E env \"PATH=$PATH\" go test ./..."
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + "; CI=true does not let it skip")
 	}
