@@ -1,16 +1,19 @@
-// Typecheck type-checks packages for one port from source, with go/types, and prints
+// Typecheck type-checks packages for ports from source, with go/types, and prints
 // the errors of the packages outside the standard library:
 //
-//	typecheck GOOS/GOARCH [packages]
+//	typecheck GOOS/GOARCH[,GOOS/GOARCH...] [packages]
 //
-// It asks `go list -deps` for the port which files each package builds from, then
-// parses and checks every package, dependencies first, against the sizes of the
-// port's architecture. That is what compiling the packages for the port would find
-// wrong in them, without compiling the standard library for every port, which takes
-// the go command ten times as long. It exits 1 if it found an error.
+// For each port it asks `go list -deps` which files each package builds from, then
+// checks every package, dependencies first, against the sizes of the port's
+// architecture. That is what compiling the packages for the port would find wrong in
+// them, without compiling the standard library for every port, which takes the go
+// command ten times as long. The ports are checked at once, as many as there are
+// processors, and each file is parsed once for all of them. It exits 1 if it found an
+// error.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +25,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // A listed package is what `go list -json` says of one.
@@ -37,22 +42,74 @@ type listed struct {
 
 func main() {
 	if len(os.Args) < 2 || !strings.Contains(os.Args[1], "/") {
-		fmt.Fprintln(os.Stderr, "usage: typecheck GOOS/GOARCH [packages]")
+		fmt.Fprintln(os.Stderr, "usage: typecheck GOOS/GOARCH[,GOOS/GOARCH...] [packages]")
 		os.Exit(2)
 	}
-	n, err := check(os.Args[1], os.Args[2:], os.Stdout)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "typecheck:", err)
-		os.Exit(1)
+	ports := strings.Split(os.Args[1], ",")
+	type result struct {
+		out bytes.Buffer
+		n   int
+		err error
 	}
-	if n > 0 {
+	results := make([]result, len(ports))
+	files := &parsed{fset: token.NewFileSet(), files: make(map[string]*parsedFile)}
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, port := range ports {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := &results[i]
+			r.n, r.err = check(port, os.Args[2:], files, &r.out)
+		})
+	}
+	wg.Wait()
+	failed := false
+	for i := range results {
+		r := &results[i]
+		os.Stdout.Write(r.out.Bytes())
+		if r.err != nil {
+			fmt.Fprintf(os.Stderr, "typecheck: %s: %v\n", ports[i], r.err)
+		}
+		failed = failed || r.err != nil || r.n > 0
+	}
+	if failed {
 		os.Exit(1)
 	}
 }
 
+// parsed holds the files parsed so far, for every port, by path. go/types only reads
+// a syntax tree, so the ports share them.
+type parsed struct {
+	fset  *token.FileSet
+	mu    sync.Mutex
+	files map[string]*parsedFile
+}
+
+type parsedFile struct {
+	once sync.Once
+	f    *ast.File
+	err  error
+}
+
+// parse returns the syntax tree of the file at path, parsing it on first use.
+func (p *parsed) parse(path string) (*ast.File, error) {
+	p.mu.Lock()
+	pf := p.files[path]
+	if pf == nil {
+		pf = new(parsedFile)
+		p.files[path] = pf
+	}
+	p.mu.Unlock()
+	pf.once.Do(func() {
+		pf.f, pf.err = parser.ParseFile(p.fset, path, nil, parser.SkipObjectResolution)
+	})
+	return pf.f, pf.err
+}
+
 // check type-checks patterns for port and writes the errors it finds to w; it returns
 // how many.
-func check(port string, patterns []string, w io.Writer) (int, error) {
+func check(port string, patterns []string, files *parsed, w io.Writer) (int, error) {
 	goos, goarch, _ := strings.Cut(port, "/")
 	pkgs, err := list(goos, goarch, patterns)
 	if err != nil {
@@ -62,7 +119,6 @@ func check(port string, patterns []string, w io.Writer) (int, error) {
 	if sizes == nil {
 		return 0, fmt.Errorf("no sizes for %s", goarch)
 	}
-	fset := token.NewFileSet()
 	checked := map[string]*types.Package{"unsafe": types.Unsafe}
 	errs := 0
 	report := func(err error) {
@@ -82,14 +138,14 @@ func check(port string, patterns []string, w io.Writer) (int, error) {
 		if p.Error != nil && !p.Standard {
 			report(errors.New(p.Error.Err))
 		}
-		var files []*ast.File
+		var syntax []*ast.File
 		for _, name := range p.GoFiles {
-			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
+			f, err := files.parse(filepath.Join(p.Dir, name))
 			if err != nil {
 				report(err)
 				continue
 			}
-			files = append(files, f)
+			syntax = append(syntax, f)
 		}
 		conf := types.Config{
 			Sizes: sizes,
@@ -114,7 +170,7 @@ func check(port string, patterns []string, w io.Writer) (int, error) {
 				}
 			},
 		}
-		tp, _ := conf.Check(p.ImportPath, fset, files, nil)
+		tp, _ := conf.Check(p.ImportPath, files.fset, syntax, nil)
 		checked[p.ImportPath] = tp
 	}
 	return errs, nil
