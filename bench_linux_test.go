@@ -1,7 +1,6 @@
 package tfo
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
@@ -30,15 +29,7 @@ func BenchmarkMechanism(b *testing.B) {
 	req, resp := make([]byte, workload.MsgSize), make([]byte, workload.MsgSize)
 	b.Run("connect", func(b *testing.B) {
 		addr := serve(b, listenBench(b, Listen), workload.Reply)
-		d := net.Dialer{ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
-			}); err != nil {
-				return err
-			}
-			return os.NewSyscallError("setsockopt", serr)
-		}}
+		d := net.Dialer{Control: workload.KernelFastOpen}
 		benchCycles(b, func() error { return workload.Cycle(d.Dial, addr, req, resp) }, true)
 	})
 	b.Run("sendto", func(b *testing.B) {

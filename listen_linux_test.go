@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fastopen/tfo/internal/delaylink"
+	"github.com/fastopen/tfo/internal/workload"
 )
 
 // mptcpInfo is MPTCP_INFO (include/uapi/linux/mptcp.h), which an MPTCP socket answers
@@ -60,11 +61,7 @@ func fastOpenQueue(t testing.TB, ln net.Listener) int {
 // multipathDialer returns a net.Dialer that dials MPTCP with TCP_FASTOPEN_CONNECT, as a
 // client of the kernel's own would.
 func multipathDialer() *net.Dialer {
-	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1) })
-		return serr
-	}}
+	d := &net.Dialer{Control: workload.KernelFastOpen}
 	d.SetMultipathTCP(true)
 	return d
 }

@@ -5,13 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/fastopen/tfo/internal/workload"
 )
 
 // slowRequest is the time past which a request counts as slow: the kernel's smallest
@@ -45,15 +43,7 @@ func BenchmarkHTTPTail(b *testing.B) {
 		srv.Close()
 		<-served
 	}()
-	kernel := &net.Dialer{ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
-		}); err != nil {
-			return err
-		}
-		return os.NewSyscallError("setsockopt", serr)
-	}}
+	kernel := &net.Dialer{Control: workload.KernelFastOpen}
 	dialers := []struct {
 		name string
 		dial func(ctx context.Context, network, address string) (net.Conn, error)

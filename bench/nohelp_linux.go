@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,22 +46,10 @@ func (r *noHelpRow) add(side int, s sample) {
 	}
 }
 
-// kernelControl sets TCP_FASTOPEN_CONNECT, as a program that uses the kernel's fast
-// open directly does.
-func kernelControl(_, _ string, c syscall.RawConn) error {
-	var err error
-	if cerr := c.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
-	}); cerr != nil {
-		return cerr
-	}
-	return err
-}
-
 // dialers returns the three clients' dial functions, from d.
 func dialers(d net.Dialer) [3]delaylink.DialFunc {
 	kernel := d
-	kernel.Control = kernelControl
+	kernel.Control = workload.KernelFastOpen
 	return [3]delaylink.DialFunc{d.DialContext, (&tfo.Dialer{Dialer: d}).DialContext, kernel.DialContext}
 }
 

@@ -347,13 +347,7 @@ func TestNoDropUnderLoad(t *testing.T) {
 }
 
 // kernelFastOpen dials with TCP_FASTOPEN_CONNECT.
-var kernelFastOpen = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var err error
-	c.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
-	})
-	return err
-}}
+var kernelFastOpen = &net.Dialer{Control: workload.KernelFastOpen}
 
 // TestDropSYNWithData checks that a link dropping SYNs with data makes a fast open dial
 // with a cookie fall back to a handshake without data, and drops nothing else.

@@ -12,12 +12,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-	"golang.org/x/sys/unix"
 
 	"github.com/fastopen/tfo"
 	"github.com/fastopen/tfo/internal/delaylink"
@@ -330,13 +328,7 @@ func parseIP(t *testing.T, out []byte) map[string]map[string]string {
 // kernelFastOpen dials with TCP_FASTOPEN_CONNECT: the kernel's own fast open, which
 // puts data in each SYN for which it holds a cookie, where tfo's Dialer would stop
 // after a loss.
-var kernelFastOpen = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var err error
-	c.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
-	})
-	return err
-}}
+var kernelFastOpen = &net.Dialer{Control: workload.KernelFastOpen}
 
 // TestSYNDrops checks that each SYN with data that a link drops adds one to the
 // entry's SYNDrops, as ip tcp_metrics shows too.
