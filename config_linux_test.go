@@ -51,7 +51,7 @@ func TestDialerFields(t *testing.T) {
 	if ip := c.LocalAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.5" {
 		t.Errorf("LocalAddr %v before the connect", c.LocalAddr())
 	}
-	if ka := sockoptInt(t, c, unix.SOL_SOCKET, unix.SO_KEEPALIVE); ka != 0 {
+	if ka := mustSockInt(t, c, unix.SOL_SOCKET, unix.SO_KEEPALIVE); ka != 0 {
 		t.Errorf("KeepAlive -1: SO_KEEPALIVE is %d", ka)
 	}
 	exchange(t, c, "x")
@@ -78,21 +78,6 @@ func TestDialerFields(t *testing.T) {
 	}
 }
 
-func sockoptInt(t testing.TB, c *Conn, level, opt int) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var serr error
-	rc.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), level, opt) })
-	if serr != nil {
-		t.Fatal(serr)
-	}
-	return v
-}
-
 // TestListenConfig checks the listener side: DisableTFO gives a plain listener, and
 // Backlog and Control are honoured.
 func TestListenConfig(t *testing.T) {
@@ -113,9 +98,7 @@ func TestListenConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc, _ := ln.(*net.TCPListener).SyscallConn()
-		var qlen int
-		rc.Control(func(fd uintptr) { qlen, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN) })
+		qlen, _ := sockInt(t, ln.(*net.TCPListener), unix.IPPROTO_TCP, unix.TCP_FASTOPEN)
 		if qlen != tt.qlen || controls != 1 {
 			t.Errorf("%+v: fast open queue %d, Control ran %d times; want %d, once", tt.lc, qlen, controls, tt.qlen)
 		}

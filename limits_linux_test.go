@@ -10,26 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// getsockoptInt reads an integer socket option of c.
-func getsockoptInt(t *testing.T, c syscall.Conn, level, opt int) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		v    int
-		serr error
-	)
-	if err := rc.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), level, opt) }); err != nil {
-		t.Fatal(err)
-	}
-	if serr != nil {
-		t.Fatal(os.NewSyscallError("getsockopt", serr))
-	}
-	return v
-}
-
 // TestControlSetsUserTimeout checks the way around code that sets TCP_USER_TIMEOUT only
 // on a *net.TCPConn, as grpc-go's keepalive does: Dialer.Control sets it on the socket
 // before the connect, and the conn still fast-opens.
@@ -50,7 +30,7 @@ func TestControlSetsUserTimeout(t *testing.T) {
 	c := dialPending(t, d, s.addr)
 	before := readTCPExt(t)
 	checkAnswer(t, c, "hello")
-	if got := getsockoptInt(t, c, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); got != timeout {
+	if got := mustSockInt(t, c, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); got != timeout {
 		t.Errorf("TCP_USER_TIMEOUT %d ms, want %d", got, timeout)
 	}
 	checkFastOpened(t, c)
@@ -82,7 +62,7 @@ func TestKeepAliveConfigOnDialer(t *testing.T) {
 		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 7},
 		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3},
 	} {
-		if got := getsockoptInt(t, c, o.level, o.opt); got != o.want {
+		if got := mustSockInt(t, c, o.level, o.opt); got != o.want {
 			t.Errorf("%s %d, want %d", o.name, got, o.want)
 		}
 	}

@@ -30,12 +30,17 @@ func sockInt(t testing.TB, c syscall.Conn, level, opt int) (int, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		v    int
-		serr error
-	)
-	rc.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), level, opt) })
-	return v, serr
+	return sockOption(rc, level, opt)
+}
+
+// mustSockInt is sockInt, failing the test on an error.
+func mustSockInt(t testing.TB, c syscall.Conn, level, opt int) int {
+	t.Helper()
+	v, err := sockInt(t, c, level, opt)
+	if err != nil {
+		t.Fatal(os.NewSyscallError("getsockopt", err))
+	}
+	return v
 }
 
 // protocol returns the protocol of c's socket: IPPROTO_TCP or IPPROTO_MPTCP.
