@@ -370,26 +370,27 @@ func measureSpeaksFirst(ctx context.Context, link *delaylink.Link, srv *noHelpSe
 	if err := warm(ctx, link.A, dials[:sideKernel], addr, nil, banner[0]); err != nil {
 		return nil, err
 	}
-	return serverFirstRounds(ctx, link.B, "server speaks first", cfg.n, prog, func(side int) sample {
-		wait := sampleWait
-		if side == sideKernel {
-			wait = hangWait
-		}
+	return serverFirstRounds(ctx, link.B, "server speaks first", cfg.n, prog, func(side int, wait time.Duration) sample {
 		return firstByte(ctx, link.A, dials[side], addr, nil, banner[0], wait)
 	})
 }
 
-// serverFirstRounds runs n rounds of sample for net and tfo, alternating, and probes
-// the kernel's mechanism once: it waits for a first write that never comes. It counts
-// the conns that the server, in server, accepted at their SYN.
-func serverFirstRounds(ctx context.Context, server *delaylink.Namespace, name string, n int, prog *progress, sample func(side int) sample) (*noHelpRow, error) {
+// serverFirstRounds runs n rounds of sample for net and tfo, alternating, each waiting
+// up to sampleWait, and probes the kernel's mechanism once, for hangWait: it waits for
+// a first write that never comes. It counts the conns that the server, in server,
+// accepted at their SYN.
+func serverFirstRounds(ctx context.Context, server *delaylink.Namespace, name string, n int, prog *progress, sample func(side int, wait time.Duration) sample) (*noHelpRow, error) {
 	row := &noHelpRow{probed: [3]bool{sideKernel: true}, limit: bannerLimit, atSYN: new([3]int)}
 	add := func(side int) error {
 		before, err := server.ReadTCPExt()
 		if err != nil {
 			return err
 		}
-		row.add(side, sample(side))
+		wait := sampleWait
+		if side == sideKernel {
+			wait = hangWait
+		}
+		row.add(side, sample(side, wait))
 		after, err := server.ReadTCPExt()
 		if err != nil {
 			return err
@@ -436,11 +437,7 @@ func measureRelay(ctx context.Context, link *delaylink.Link, srv *noHelpServers,
 		relays[side] = ln.Addr().String()
 	}
 	client := (&net.Dialer{}).DialContext
-	return serverFirstRounds(ctx, link.B, "relay", cfg.n, prog, func(side int) sample {
-		wait := sampleWait
-		if side == sideKernel {
-			wait = hangWait
-		}
+	return serverFirstRounds(ctx, link.B, "relay", cfg.n, prog, func(side int, wait time.Duration) sample {
 		return firstByte(ctx, link.A, client, relays[side], nil, banner[0], wait)
 	})
 }
