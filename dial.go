@@ -596,14 +596,21 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 // system refused it for good or fast open to that server is paused. A refusal does not
 // fail the dial: the socket connects without fast open.
 func fastOpenControl(_ context.Context, _, address string, c syscall.RawConn) error {
-	if !clientRefusal.allowed() {
-		return nil
+	if fastOpenWanted(address) {
+		c.Control(enableDialFastOpen)
 	}
-	if ap, err := netip.ParseAddrPort(address); err == nil && synDataLoss.paused(ap.Addr(), time.Now()) {
-		return nil
-	}
-	c.Control(enableDialFastOpen)
 	return nil
+}
+
+// fastOpenWanted reports whether a socket about to connect to address asks for fast
+// open: the system has not refused it for good, and fast open to that server is not
+// paused.
+func fastOpenWanted(address string) bool {
+	if !clientRefusal.allowed() {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(address)
+	return err != nil || !synDataLoss.paused(ap.Addr(), time.Now())
 }
 
 // enableDialFastOpen is fastOpenControl's work on the socket, a function of its own so
@@ -622,13 +629,9 @@ func enableDialFastOpen(fd uintptr) {
 // makes a plain socket in place of an MPTCP one the system does not have, and that one
 // takes the option as any other.
 func multipathControl(_ context.Context, _, address string, c syscall.RawConn) error {
-	if !clientRefusal.allowed() {
-		return nil
+	if fastOpenWanted(address) {
+		c.Control(tryDialFastOpen)
 	}
-	if ap, err := netip.ParseAddrPort(address); err == nil && synDataLoss.paused(ap.Addr(), time.Now()) {
-		return nil
-	}
-	c.Control(tryDialFastOpen)
 	return nil
 }
 
