@@ -505,23 +505,16 @@ func (c *Conn) MultipathTCP() (bool, error) {
 //
 // On platforms that cannot tell, the error matches [errors.ErrUnsupported].
 func FastOpened(c net.Conn) (bool, error) {
-	for {
-		switch t := c.(type) {
-		case *Conn:
-			if !t.ok() {
-				return false, syscall.EINVAL
-			}
-			tc := t.establishedSocket()
-			if tc == nil {
-				return false, nil
-			}
-			c = tc
-			continue
-		case interface{ NetConn() net.Conn }:
-			c = t.NetConn()
-			continue
+	c = unwrap(c)
+	if t, ok := c.(*Conn); ok {
+		if !t.ok() {
+			return false, syscall.EINVAL
 		}
-		break
+		tc := t.establishedSocket()
+		if tc == nil {
+			return false, nil
+		}
+		c = tc
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -532,6 +525,18 @@ func FastOpened(c net.Conn) (bool, error) {
 		return false, err
 	}
 	return fastOpened(rc)
+}
+
+// unwrap returns the connection that c wraps, following NetConn methods such as
+// [*crypto/tls.Conn]'s, or c itself.
+func unwrap(c net.Conn) net.Conn {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = w.NetConn()
+	}
 }
 
 // establishedSocket returns c's socket if it has completed its handshake, or nil.

@@ -135,24 +135,17 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 // and still given after Close. An accepted connection was fast-opened or not. Where
 // the platform does not tell, the outcome is OutcomeUnknown.
 func Report(c net.Conn) (Outcome, error) {
-	for {
-		switch t := c.(type) {
-		case *Conn:
-			if !t.ok() {
-				return OutcomeUnknown, syscall.EINVAL
-			}
-			return t.outcome(), nil
-		case interface{ NetConn() net.Conn }:
-			c = t.NetConn()
-			continue
+	switch t := unwrap(c).(type) {
+	case *Conn:
+		if !t.ok() {
+			return OutcomeUnknown, syscall.EINVAL
 		}
-		break
+		return t.outcome(), nil
+	case *net.TCPConn:
+		return fastOpenOutcome(t, nil)
+	default:
+		return OutcomeUnknown, fmt.Errorf("tfo: Report: %T is not a TCP connection", t)
 	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return OutcomeUnknown, fmt.Errorf("tfo: Report: %T is not a TCP connection", c)
-	}
-	return fastOpenOutcome(tc, nil)
 }
 
 // counts counts the outcomes of the conns dialed so far, each once.
