@@ -145,7 +145,9 @@ func TestCookie(t *testing.T) {
 			// write the same entry), writes the entry again when it closes: on
 			// entering TIME_WAIT (tcp_time_wait) or on the last ACK (tcp_rcv_state_process
 			// calls tcp_update_metrics before tcp_done). Wait for them all, then delete.
-			settle(t, server)
+			if err := settle(server); err != nil {
+				t.Fatal(err)
+			}
 			if err := tcpmetrics.Delete(addr, netip.Addr{}); err != nil && !errors.Is(err, tcpmetrics.ErrNotFound) {
 				t.Fatal(err)
 			}
@@ -162,23 +164,23 @@ func TestCookie(t *testing.T) {
 	}
 }
 
-// settle waits until no TCP socket of the test's namespace that uses the port of
-// address is in a state but LISTEN or TIME_WAIT: until every conn to it has written
-// its metrics for the last time.
-func settle(t *testing.T, address string) {
-	t.Helper()
+// settle waits until no TCP socket of the calling thread's network namespace that
+// uses the port of address is in a state but LISTEN or TIME_WAIT: until every conn to
+// it has written its metrics for the last time.
+func settle(address string) error {
 	_, port, err := net.SplitHostPort(address)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	p, _ := strconv.Atoi(port)
 	hexPort := fmt.Sprintf(":%04X", p)
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
 		busy := ""
-		for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		// thread-self: the thread may be in a namespace of a link, not the process's.
+		for _, table := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 			b, err := os.ReadFile(table)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			for _, line := range strings.Split(string(b), "\n")[1:] {
 				f := strings.Fields(line)
@@ -192,10 +194,10 @@ func settle(t *testing.T, address string) {
 			}
 		}
 		if busy == "" {
-			return
+			return nil
 		}
 		if time.Since(start) > 5*time.Second {
-			t.Fatalf("a socket of %s is still open after 5 s: %s", address, busy)
+			return fmt.Errorf("a socket of %s is still open after 5 s: %s", address, busy)
 		}
 	}
 }
@@ -207,15 +209,17 @@ func TestAgainstIP(t *testing.T) {
 	requireNamespace(t)
 	ip := requireIP(t)
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	exchange(t, tfoDial(), "tcp4", listen(t, "tcp4", "127.0.0.21:0"))
-	exchange(t, tfoDial(), "tcp6", listen(t, "tcp6", "[::1]:0"))
+	servers := []string{listen(t, "tcp4", "127.0.0.21:0"), listen(t, "tcp6", "[::1]:0")}
+	exchange(t, tfoDial(), "tcp4", servers[0])
+	exchange(t, tfoDial(), "tcp6", servers[1])
 	// A server without fast open: the entry has metrics and no cookie.
 	ln, err := net.Listen("tcp4", "127.0.0.22:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(workload.Serve(ln, answer))
-	exchange(t, (&net.Dialer{}).DialContext, "tcp4", ln.Addr().String())
+	servers = append(servers, ln.Addr().String())
+	exchange(t, (&net.Dialer{}).DialContext, "tcp4", servers[2])
 
 	all := func() map[string]map[string]string {
 		t.Helper()
@@ -229,16 +233,14 @@ func TestAgainstIP(t *testing.T) {
 		}
 		return m
 	}
-	var ours, theirs map[string]map[string]string
-	// The kernel updates an entry as a conn ends: read until the cache holds still.
-	for try := 0; ; try++ {
-		ours = all()
-		theirs = ipShow(t, ip)
-		if maps.EqualFunc(ours, all(), maps.Equal) || try == 5 {
-			break
+	// The kernel writes an entry again as each conn's sockets close (see TestCookie):
+	// let them all close, so that All and ip read the same entries.
+	for _, server := range servers {
+		if err := settle(server); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	ours, theirs := all(), ipShow(t, ip)
 	for _, want := range []string{"127.0.0.21 from 127.0.0.1", "::1 from ::1", "127.0.0.22 from 127.0.0.1"} {
 		if _, ok := ours[want]; !ok {
 			t.Errorf("All lacks the entry for %s", want)
@@ -377,6 +379,11 @@ func TestSYNDrops(t *testing.T) {
 	}
 	if s := l.Stats(); s.Dropped != 2 {
 		t.Errorf("the link dropped %d SYNs, want 2", s.Dropped)
+	}
+	// The conns' sockets write the entry again as they close (see TestCookie): let them
+	// all close, so that ip and Get read the same entry.
+	if err := l.A.Do(func() error { return settle(server) }); err != nil {
+		t.Fatal(err)
 	}
 	var out []byte
 	if err := l.A.Do(func() (err error) {
