@@ -37,6 +37,7 @@ type listed struct {
 	GoFiles    []string
 	ImportMap  map[string]string
 	Standard   bool
+	Module     *struct{ GoVersion string }
 	Error      *struct{ Err string }
 }
 
@@ -170,6 +171,10 @@ func check(port string, patterns []string, files *parsed, w io.Writer) (int, err
 				}
 			},
 		}
+		if p.Module != nil && p.Module.GoVersion != "" {
+			// The language version that go.mod names, as the compiler takes it.
+			conf.GoVersion = "go" + p.Module.GoVersion
+		}
 		tp, _ := conf.Check(p.ImportPath, files.fset, syntax, nil)
 		checked[p.ImportPath] = tp
 	}
@@ -179,7 +184,7 @@ func check(port string, patterns []string, files *parsed, w io.Writer) (int, err
 // list returns the packages that patterns name for goos and goarch, with cgo off, and
 // their dependencies, each after those it imports.
 func list(goos, goarch string, patterns []string) ([]*listed, error) {
-	cmd := exec.Command("go", append([]string{"list", "-e", "-deps", "-json=ImportPath,Dir,GoFiles,ImportMap,Standard,Error"}, patterns...)...)
+	cmd := exec.Command("go", append([]string{"list", "-e", "-deps", "-json=ImportPath,Dir,GoFiles,ImportMap,Standard,Module,Error"}, patterns...)...)
 	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
