@@ -1,0 +1,4 @@
+// Package broken does not type-check for linux.
+package broken
+
+func f() int { return "one" }
