@@ -23,9 +23,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/gcexportdata"
@@ -48,6 +52,10 @@ func run() error {
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 		return fmt.Errorf("reading the request: %w", err)
 	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
 	env := req.Env
 	if env == nil {
 		env = os.Environ()
@@ -55,12 +63,14 @@ func run() error {
 	cfg := &packages.Config{
 		// Syntax and types for every package, dependencies included: go/packages
 		// type-checks them from source, and lists them with the go command, which it
-		// must not ask this driver again.
+		// must not ask this driver again. Outside the working directory, only their
+		// declarations (parseDeclarations).
 		Mode:       packages.LoadAllSyntax | packages.NeedEmbedFiles | packages.NeedEmbedPatterns,
 		Env:        append(env[:len(env):len(env)], "GOPACKAGESDRIVER=off"),
 		BuildFlags: req.BuildFlags,
 		Tests:      req.Tests,
 		Overlay:    req.Overlay,
+		ParseFile:  parseDeclarations(wd),
 	}
 	roots, err := packages.Load(cfg, os.Args[1:]...)
 	if err != nil {
@@ -70,11 +80,28 @@ func run() error {
 	for _, p := range roots {
 		resp.Roots = append(resp.Roots, p.ID)
 	}
+	failed := map[*packages.Package]bool{}
 	packages.Visit(roots, nil, func(p *packages.Package) {
 		resp.Packages = append(resp.Packages, p)
-		// unsafe has no export data, from the compiler either; a package that did
-		// not type-check keeps its errors, for the tool to report, and gets none.
-		if p.PkgPath == "unsafe" || p.Types == nil || p.IllTyped {
+		// Without the bodies (parseDeclarations), an import that only they used is
+		// unused, a soft error, which go/types reports once it has checked the rest.
+		soft := map[string]bool{}
+		for _, e := range p.TypeErrors {
+			if e.Soft {
+				soft[e.Fset.Position(e.Pos).String()+" "+e.Msg] = true
+			}
+		}
+		p.Errors = slices.DeleteFunc(p.Errors, func(e packages.Error) bool {
+			return e.Kind == packages.TypeError && soft[e.Pos+" "+e.Msg]
+		})
+		// A package that did not load or type-check, or imports one, keeps its errors,
+		// for the tool to report, and gets no export data; unsafe has none, from the
+		// compiler either.
+		failed[p] = len(p.Errors) > 0 || p.Types == nil
+		for _, imp := range p.Imports {
+			failed[p] = failed[p] || failed[imp]
+		}
+		if failed[p] || p.PkgPath == "unsafe" {
 			return
 		}
 		if p.ExportFile, err = write(dir, p); err != nil {
@@ -107,4 +134,27 @@ func getenv(env []string, key, def string) string {
 		}
 	}
 	return v
+}
+
+// parseDeclarations returns a parser for go/packages that keeps the files under dir
+// whole, and replaces the body of each function elsewhere with a panic, which go/types
+// takes as a body that returns. Export data holds no bodies, and go/types then checks
+// only what it is made of, in half the time; the packages under dir (the module the
+// tool checks) are type-checked whole, so that their errors are reported as the
+// compiler reports them.
+func parseDeclarations(dir string) func(*token.FileSet, string, []byte) (*ast.File, error) {
+	return func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
+		f, err := parser.ParseFile(fset, filename, src, parser.SkipObjectResolution|parser.ParseComments)
+		if f == nil || strings.HasPrefix(filename, dir+string(filepath.Separator)) {
+			return f, err
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil {
+				fd.Body = &ast.BlockStmt{Lbrace: fd.Body.Lbrace, Rbrace: fd.Body.Rbrace, List: []ast.Stmt{
+					&ast.ExprStmt{X: &ast.CallExpr{Fun: ast.NewIdent("panic"), Args: []ast.Expr{ast.NewIdent("nil")}}},
+				}}
+			}
+		}
+		return f, err
+	}
 }
