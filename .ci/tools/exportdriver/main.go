@@ -119,7 +119,24 @@ func write(dir string, p *packages.Package) (string, error) {
 	}
 	sum := sha256.Sum256(b.Bytes())
 	name := filepath.Join(dir, hex.EncodeToString(sum[:16]))
-	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+	if _, err := os.Stat(name); err == nil {
+		return name, nil
+	}
+	// Drivers run at once for several ports write the files they have in common: each
+	// writes its own and renames it, so that none reads a file another is writing.
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return "", err
 	}
 	return name, nil
