@@ -20,7 +20,7 @@ func TestExportFilesWrittenOnce(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(driver, "./...")
 		cmd.Dir = filepath.Join("testdata", "fixture")
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "GOWORK=off", "EXPORTDRIVER_DIR="+dir)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off", "EXPORTDRIVER_DIR="+dir)
 		cmd.Stdin = strings.NewReader(`{"tests": true}`)
 		out, err := cmd.Output()
 		if err != nil {
