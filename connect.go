@@ -548,6 +548,9 @@ func (c *Conn) writePending(b []byte) (int, error) {
 			}
 			continue
 		}
+		if !p.plan.replayable(b) && deferred(tc) {
+			return c.connectThenWrite(tc, b)
+		}
 		chunk := b[:min(len(b), firstChunk)]
 		run, n, err := c.start(chunk, "write", viaWrite)
 		if err != nil {
@@ -573,6 +576,26 @@ func (c *Conn) writePending(b []byte) (int, error) {
 		}
 		return c.writeSock(tc, b[len(chunk):], len(chunk))
 	}
+}
+
+// connectThenWrite connects the conn, whose socket tc has deferred its connect, without
+// data, then writes b, as a net conn would: for first bytes that must not travel in the
+// SYN. The caller holds p.connect. If the write deadline passes first, nothing is
+// written and the connect goes on.
+func (c *Conn) connectThenWrite(tc *net.TCPConn, b []byte) (int, error) {
+	run, _, err := c.start(nil, "write", viaNotReplayable)
+	if err != nil {
+		return 0, err
+	}
+	if run != nil {
+		if err := c.awaitRun(run); err != nil {
+			return 0, err
+		}
+		if tc, err = c.establishedOrErr("write"); err != nil {
+			return 0, err
+		}
+	}
+	return c.writeSock(tc, b, 0)
 }
 
 // writeSock writes b on tc, the conn's socket, after n bytes written before.

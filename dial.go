@@ -56,6 +56,15 @@ type Dialer struct {
 	// share it, and none for a server known to speak first: one that sent data before
 	// the client wrote on an earlier conn (remembered for an hour, by address and port).
 	ReadWait time.Duration
+
+	// Replayable decides whether the first Write on a conn whose connect was deferred
+	// may travel in the SYN, where its bytes can reach the server twice (see Replayed
+	// data in the package documentation). It is called with that Write's bytes, which
+	// it must not keep. When it returns false, the conn connects without data and then
+	// writes them, as a net conn does, and Report says OutcomeNotReplayable. Nil means
+	// DefaultReplayable, which keeps out the HTTP requests that net/http never sends
+	// twice; AlwaysReplayable lets every first Write in.
+	Replayable func(b []byte) bool
 }
 
 // Dial is like [net.Dial] but fast-opens TCP connections; see [Dialer].
@@ -259,7 +268,8 @@ type dialPlan struct {
 	budget        time.Duration  // the time the dial had left when it returned; zero: no limit
 	dialed        time.Time      // when the dial started
 	readWait      time.Duration
-	fallbackDelay time.Duration // negative: no racing
+	fallbackDelay time.Duration       // negative: no racing
+	replayable    func(b []byte) bool // whether a first Write may travel in the SYN
 }
 
 func (pl *dialPlan) init(d *Dialer, network string) {
@@ -274,6 +284,10 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 	pl.readWait = d.ReadWait
 	if pl.readWait == 0 {
 		pl.readWait = DefaultReadWait
+	}
+	pl.replayable = d.Replayable
+	if pl.replayable == nil {
+		pl.replayable = DefaultReplayable
 	}
 	pl.fallbackDelay = d.FallbackDelay
 	if pl.fallbackDelay == 0 {

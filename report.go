@@ -63,6 +63,10 @@ const (
 	// OutcomeMultipath: not attempted: the Dialer uses MPTCP, on which the system
 	// refused fast open (Linux before 6.1).
 	OutcomeMultipath
+	// OutcomeNotReplayable: not attempted: the first bytes written must not reach the
+	// server twice, as Dialer.Replayable decided, so the conn connected without data
+	// and wrote them after the handshake.
+	OutcomeNotReplayable
 
 	// OutcomeAcceptedFastOpen: an accepted conn whose SYN carried data accepted
 	// through fast open.
@@ -98,6 +102,7 @@ var outcomeNames = [numOutcomes]struct{ name, text string }{
 	OutcomeNoData:            {"no-data", "not attempted: the conn connected without data, for CloseWrite or CloseRead before any Write"},
 	OutcomeRaced:             {"raced", "not attempted: the first address did not answer in time, and the other address family, which connects without data, won the race"},
 	OutcomeMultipath:         {"multipath", "not attempted: the Dialer uses MPTCP, on which the system refused fast open (Linux before 6.1)"},
+	OutcomeNotReplayable:     {"not-replayable", "not attempted: the first bytes written must not reach the server twice (Dialer.Replayable), so the conn connected without data and wrote them after the handshake"},
 	OutcomeAcceptedFastOpen:  {"accepted-fast-open", "accepted, fast-opened: the SYN carried data accepted through fast open"},
 	OutcomeAcceptedPlain:     {"accepted-plain", "accepted, not fast-opened"},
 }
@@ -191,6 +196,7 @@ const (
 	viaKnownSpeaker              // a Read, to a server known to speak first
 	viaReadWait                  // a Read, after ReadWait
 	viaClose                     // CloseWrite or CloseRead
+	viaNotReplayable             // a Write whose bytes must not travel in the SYN
 )
 
 // decideConnected records the outcome of a pending conn that has connected: what the
@@ -223,6 +229,8 @@ func (c *Conn) decideConnected() {
 			o = OutcomeReadWaitPassed
 		case viaClose:
 			o = OutcomeNoData
+		case viaNotReplayable:
+			o = OutcomeNotReplayable
 		default:
 			o = OutcomeSystemRefused
 			if ap, ok := addrPort(raddr); ok && synDataLoss.paused(ap.Addr(), dialed) {

@@ -23,12 +23,14 @@ package delaylink
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +65,13 @@ type Config struct {
 	// once, one per direction, and must not keep p. See SYNWithData.
 	Drop func(p []byte) bool
 
+	// ReplaySYNData, if positive, makes the link send each SYN with data (see
+	// SYNWithData) that it delivers a second time, ReplaySYNData after the first, from
+	// another source port (ReplayPort), as a network that duplicates packets or an
+	// attacker who captured the SYN does. The server takes the copy for a new
+	// connection; the client answers its SYN-ACK with a reset.
+	ReplaySYNData time.Duration
+
 	// Loss is the share of packets, from 0 to 1, that the link loses at random in
 	// each direction, on top of those that Drop drops. Zero means none.
 	Loss float64
@@ -86,12 +95,13 @@ type Link struct {
 	drop      func([]byte) bool
 	loss      float64
 	seed      uint64
+	replay    time.Duration
 	devs      [2]*os.File
 	closing   chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
-	forwarded, dropped, lost, failed, rewritten atomic.Int64
+	forwarded, dropped, lost, failed, rewritten, replayed atomic.Int64
 }
 
 // Stats counts the packets a link has received.
@@ -101,6 +111,7 @@ type Stats struct {
 	Lost      int64 // lost at random, as Config.Loss says, and not dropped by Drop
 	Failed    int64 // refused by the other namespace's device
 	Rewritten int64 // changed by Config.Rewrite, whatever became of them
+	Replayed  int64 // SYNs with data sent a second time, as Config.ReplaySYNData says
 }
 
 // New makes two network namespaces and joins them by a link that delays each packet by
@@ -109,10 +120,13 @@ func New(cfg Config) (*Link, error) {
 	if cfg.RTT < 0 {
 		return nil, errors.New("delaylink: negative RTT")
 	}
+	if cfg.ReplaySYNData < 0 {
+		return nil, errors.New("delaylink: negative ReplaySYNData")
+	}
 	if !(cfg.Loss >= 0 && cfg.Loss <= 1) {
 		return nil, fmt.Errorf("delaylink: loss %v outside [0, 1]", cfg.Loss)
 	}
-	l := &Link{rtt: cfg.RTT, rewrite: cfg.Rewrite, drop: cfg.Drop, loss: cfg.Loss, seed: cfg.Seed, closing: make(chan struct{})}
+	l := &Link{rtt: cfg.RTT, rewrite: cfg.Rewrite, drop: cfg.Drop, loss: cfg.Loss, seed: cfg.Seed, replay: cfg.ReplaySYNData, closing: make(chan struct{})}
 	ends := []struct {
 		ns   **Namespace
 		addr netip.Prefix
@@ -174,6 +188,7 @@ func (l *Link) Stats() Stats {
 		Lost:      l.lost.Load(),
 		Failed:    l.failed.Load(),
 		Rewritten: l.rewritten.Load(),
+		Replayed:  l.replayed.Load(),
 	}
 }
 
@@ -211,13 +226,14 @@ var bufs = sync.Pool{New: func() any { return new([MTU]byte) }}
 func (l *Link) move(dir int, src, dst *os.File) {
 	q := make(chan packet, queueLen)
 	l.wg.Add(2)
-	go l.receive(src, q, newLossGen(l.loss, l.seed, dir))
+	go l.receive(src, dst, q, newLossGen(l.loss, l.seed, dir))
 	go l.deliver(dst, q)
 }
 
 // receive reads the packets from src and queues those it neither drops nor loses, as
-// Rewrite left them, each with the time when it is due, until src is closed.
-func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
+// Rewrite left them, each with the time when it is due, until src is closed. It sends
+// the copies of SYNs with data that ReplaySYNData asks for to dst itself.
+func (l *Link) receive(src, dst *os.File, q chan<- packet, loss *lossGen) {
 	defer l.wg.Done()
 	defer close(q)
 	delay := l.rtt / 2
@@ -243,6 +259,9 @@ func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
 			bufs.Put(buf)
 			continue
 		}
+		if l.replay > 0 && SYNWithData(buf[:n]) {
+			l.sendAgain(dst, buf[:n], due.Add(l.replay))
+		}
 		select {
 		case q <- packet{due, buf, n}:
 		case <-l.closing:
@@ -251,6 +270,33 @@ func (l *Link) receive(src *os.File, q chan<- packet, loss *lossGen) {
 		}
 	}
 }
+
+// sendAgain writes a copy of p, a SYN with data, to dst at due, from ReplayPort of its
+// source port, unless the link closes first.
+func (l *Link) sendAgain(dst *os.File, p []byte, due time.Time) {
+	p = slices.Clone(p)
+	seg, _ := tcpSegment(p)
+	setSourcePort(seg, ReplayPort(binary.BigEndian.Uint16(seg[0:2])))
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t := time.NewTimer(time.Until(due))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-l.closing:
+			return
+		}
+		if _, err := dst.Write(p); err == nil {
+			l.replayed.Add(1)
+		}
+	}()
+}
+
+// ReplayPort returns the source port of the copy of a SYN sent from port: one outside
+// the range that Linux picks ephemeral ports from (32768 to 60999), so that it never
+// names a socket of the client.
+func ReplayPort(port uint16) uint16 { return port ^ 0x8000 }
 
 // deliver writes the packets from q to dst, each when it is due. All packets have the
 // same delay, so they fall due in the order of q.

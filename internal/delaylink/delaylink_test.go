@@ -940,3 +940,62 @@ func TestAddAddr6(t *testing.T) {
 		t.Errorf("%d packets crossed the link, want a handshake and an exchange", got)
 	}
 }
+
+// TestReplaySYNData checks that a link with ReplaySYNData delivers a SYN with data a
+// second time, from another port, and that the server accepts the copy as a connection
+// of its own, whose data it reads again, while a SYN without data is not sent again.
+func TestReplaySYNData(t *testing.T) {
+	const replay = 30 * time.Millisecond
+	l := newLink(t, delaylink.Config{RTT: 10 * time.Millisecond, ReplaySYNData: replay})
+	ln := listenIn(t, l.B, tfo.Listen, "tcp4")
+	type accepted struct {
+		port int
+		data string
+	}
+	got := make(chan accepted, 10)
+	serve(t, ln, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		n, _ := c.Read(b)
+		got <- accepted{c.RemoteAddr().(*net.TCPAddr).Port, string(b[:n])}
+		c.Write([]byte("re:" + string(b[:n])))
+	})
+	dial := l.A.Dial(kernelFastOpen.DialContext)
+	send := func(msg string) int {
+		t.Helper()
+		c, err := dial(t.Context(), "tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 64)
+		if n, err := c.Read(b); err != nil || string(b[:n]) != "re:"+msg {
+			t.Fatalf("answer %q, %v", b[:n], err)
+		}
+		return c.LocalAddr().(*net.TCPAddr).Port
+	}
+	send("cookie") // asks for a cookie, without data: not replayed
+	if a := <-got; a.data != "cookie" {
+		t.Fatalf("first conn read %q", a.data)
+	}
+	port := send("twice")
+	first, second := <-got, <-got
+	if first != (accepted{port, "twice"}) {
+		t.Errorf("original conn %+v, want port %d with %q", first, port, "twice")
+	}
+	if want := (accepted{int(delaylink.ReplayPort(uint16(port))), "twice"}); second != want {
+		t.Errorf("replayed conn %+v, want %+v", second, want)
+	}
+	select {
+	case a := <-got:
+		t.Errorf("a third conn: %+v", a)
+	case <-time.After(2 * replay):
+	}
+	if s := l.Stats(); s.Replayed != 1 {
+		t.Errorf("Stats %+v, want one SYN replayed", s)
+	}
+}

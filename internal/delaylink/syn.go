@@ -75,18 +75,32 @@ func StripFastOpen(p []byte) bool {
 }
 
 // fillNOPs overwrites seg[from:to], within the options of the TCP segment seg, with
-// NOPs, and updates the checksum incrementally, over the 16-bit words that change, as
+// NOPs, and updates the checksum to match.
+func fillNOPs(seg []byte, from, to int) {
+	// The header's length is a multiple of 4, so the words stay within it.
+	rewriteWords(seg, from&^1, (to+1)&^1, func() {
+		for i := from; i < to; i++ {
+			seg[i] = optNOP
+		}
+	})
+}
+
+// setSourcePort sets the source port of seg, a TCP segment, and updates its checksum to
+// match.
+func setSourcePort(seg []byte, port uint16) {
+	rewriteWords(seg, 0, 2, func() { binary.BigEndian.PutUint16(seg[0:2], port) })
+}
+
+// rewriteWords runs change, which changes seg[lo:hi] of the TCP segment seg, lo and hi
+// even, and updates the checksum incrementally, over the 16-bit words that change, as
 // RFC 1624, section 3, equation 3 does: HC' = ~(~HC + ~m + m'). The pseudo-header,
 // IPv4's or IPv6's, does not change.
-func fillNOPs(seg []byte, from, to int) {
-	lo, hi := from&^1, (to+1)&^1 // the header's length is a multiple of 4
+func rewriteWords(seg []byte, lo, hi int, change func()) {
 	sum := uint32(^binary.BigEndian.Uint16(seg[16:18]))
 	for i := lo; i < hi; i += 2 {
 		sum += uint32(^binary.BigEndian.Uint16(seg[i:]))
 	}
-	for i := from; i < to; i++ {
-		seg[i] = optNOP
-	}
+	change()
 	for i := lo; i < hi; i += 2 {
 		sum += uint32(binary.BigEndian.Uint16(seg[i:]))
 	}

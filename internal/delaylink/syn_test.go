@@ -224,3 +224,17 @@ func TestStripFastOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestSetSourcePort(t *testing.T) {
+	for _, ip := range []func(byte, []byte) []byte{ipv4, ipv6} {
+		p := setChecksum(ip(6, withOptions(tcpSYN, []byte{optFastOpen, 2}, []byte("data"))))
+		seg, _ := tcpSegment(p)
+		setSourcePort(seg, ReplayPort(40000))
+		if got := binary.BigEndian.Uint16(seg[0:2]); got != 40000^0x8000 {
+			t.Errorf("source port %d, want %d", got, 40000^0x8000)
+		}
+		if sum := tcpChecksum(p); sum != 0xffff {
+			t.Errorf("checksum wrong after the port changed: sum %#x", sum)
+		}
+	}
+}
