@@ -363,6 +363,29 @@ func fastOpened(c syscall.RawConn) (bool, error) {
 	return info.Options&tcpiOptSynData != 0, nil
 }
 
+// synData returns how many bytes the SYN of c, an accepted connection, carried. The
+// fast open child takes the SYN's data as its first segment, and tcpi_bytes_received
+// is its length (tcp_fastopen_add_skb in net/ipv4/tcp_fastopen.c); it stays so while
+// tcpi_data_segs_in is 1.
+func synData(c syscall.RawConn) (int, error) {
+	var (
+		info unix.TCPInfo
+		serr error
+	)
+	if err := c.Control(func(fd uintptr) { info, serr = tcpInfo(int(fd)) }); err != nil {
+		return 0, err
+	}
+	switch {
+	case serr != nil:
+		return 0, serr
+	case info.Options&tcpiOptSynData == 0:
+		return 0, nil
+	case info.Data_segs_in > 1:
+		return 0, ErrSYNDataUnknown
+	}
+	return int(info.Bytes_received), nil
+}
+
 // setListenKeys gives the socket behind c, a listener or one about to be, fast open keys
 // of its own (TCP_FASTOPEN_KEY): 16 bytes, the key that makes cookies, since Linux 4.15,
 // or 32, that key then a backup one whose cookies are accepted too, since Linux 5.3. The

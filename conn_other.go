@@ -59,6 +59,8 @@ func fastOpenOutcome(_ *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 
 func cookieCached(netip.Addr) bool { return false }
 
+func synData(syscall.RawConn) (int, error) { return 0, errUnsupported }
+
 func setListenKeys(syscall.RawConn, []Key) error {
 	return keysUnsupported("this system has no fast open", nil)
 }

@@ -403,6 +403,9 @@ func fastOpenOutcome(*net.TCPConn, *net.TCPAddr) (Outcome, error) { return Outco
 // cookieCached reports false: Windows does not tell.
 func cookieCached(netip.Addr) bool { return false }
 
+// synData fails: Windows does not tell whether a SYN carried data.
+func synData(syscall.RawConn) (int, error) { return 0, errUnsupported }
+
 // setListenKeys fails: Windows has no option for the keys of fast open cookies.
 func setListenKeys(syscall.RawConn, []Key) error {
 	return keysUnsupported("Windows has none", nil)

@@ -2,12 +2,56 @@ package tfo
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"net"
 	"strings"
+	"syscall"
 )
 
-// This file holds the rule that decides which first bytes may travel in a SYN. A SYN
-// that carries data can reach the server more than once (see Replayed data in the
-// package documentation), so bytes that must run once connect first, as with net.
+// This file holds what the package does about replayed SYNs (see Replayed data in the
+// package documentation): the rule that decides which first bytes a dialed conn may
+// carry in its SYN, and SYNData, which tells a server how many bytes came in one.
+
+// ErrSYNDataUnknown is the error of SYNData for a connection whose SYN carried data
+// when more data has arrived since, and the system does not tell how much of it the SYN
+// held.
+var ErrSYNDataUnknown = errors.New("tfo: SYNData: more data has arrived since the SYN, which held an untold part of it")
+
+// SYNData reports how many of the first bytes of c, an accepted connection, arrived in
+// the SYN that opened it: bytes that a copy of the SYN may have delivered to the server
+// in another connection too. It is 0 when the SYN carried no data, or data that the
+// server did not accept, as without a valid cookie: the client then sent it again after
+// the handshake. c may be a [*net.TCPConn], or a connection that wraps one and has a
+// NetConn method, such as a [*crypto/tls.Conn], whose SYN carries its ClientHello, not
+// application data. A [*Conn] is dialed, and receives nothing in a SYN: SYNData reports
+// 0 for it.
+//
+// The count is exact, or SYNData fails. On Linux it is known until a segment with more
+// data arrives, so a server asks for it right after Accept, before the client's next
+// segment can come (a round trip after its SYN), as in [net/http.Server.ConnContext];
+// afterwards, for a conn whose SYN carried data, the error is ErrSYNDataUnknown. It
+// works on MPTCP listeners, Go's default. On darwin and FreeBSD it tells only whether
+// the SYN carried data: the count of a conn whose SYN did fails with an error matching
+// [errors.ErrUnsupported]. Elsewhere every call fails so.
+func SYNData(c net.Conn) (int, error) {
+	c = unwrap(c)
+	if t, ok := c.(*Conn); ok {
+		if !t.ok() {
+			return 0, syscall.EINVAL
+		}
+		return 0, nil
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0, fmt.Errorf("tfo: SYNData: %T is not a TCP connection", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	return synData(rc)
+}
 
 // DefaultReplayable reports whether b, the first bytes written on a conn, may travel
 // in its SYN, where they can reach the server twice. It is the rule of a [Dialer] whose

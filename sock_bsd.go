@@ -5,6 +5,7 @@ package tfo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -220,3 +221,7 @@ func unreachable(err error) bool {
 // synDataLost reports false: darwin keeps its own memory of servers whose SYN data gets
 // lost (tcp_heuristics, bsd/netinet/tcp_cache.c in xnu), and FreeBSD does not tell.
 func synDataLost(*net.TCPConn) bool { return false }
+
+// errSYNDataCount is synData's error for an accepted connection whose SYN carried data:
+// the system tells that it did, not how many bytes.
+var errSYNDataCount = fmt.Errorf("tfo: SYNData: the system tells whether the SYN carried data, not how many bytes: %w", errors.ErrUnsupported)
