@@ -52,14 +52,26 @@ type pending struct {
 
 // connectRun is a connect that a goroutine carries on.
 type connectRun struct {
-	data   []byte // the bytes the connect carries, for whichever address it reaches
-	sent   int    // bytes of data that the first socket's connect took already
-	first  error  // the first socket's error, if it failed already
-	cancel context.CancelFunc
-	done   chan struct{} // closed once the fields below are set
+	data []byte // the bytes the connect carries, for whichever address it reaches
+	sent int    // bytes of data that the first socket's connect took already
+
+	// afterHandshake is true when data must not travel in a SYN: it is written once a
+	// socket has completed its handshake.
+	afterHandshake bool
+	first          error // the first socket's error, if it failed already
+	cancel         context.CancelFunc
+	done           chan struct{} // closed once the fields below are set
 
 	written int   // bytes of data written to the socket that connected
 	werr    error // the stream's error writing them
+}
+
+// synData returns the bytes of run's data, from the from-th, that a SYN may carry.
+func (run *connectRun) synData(from int) []byte {
+	if run.afterHandshake {
+		return nil
+	}
+	return run.data[from:]
 }
 
 // pendingConn holds a pending conn in one allocation.
@@ -131,7 +143,11 @@ func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err
 	p.by = by
 	p.mu.Unlock()
 
-	n, done, o, err := tryFirst(tc, b)
+	syn := b
+	if by == viaNotReplayable {
+		syn = nil
+	}
+	n, done, o, err := tryFirst(tc, syn)
 	switch {
 	case done && (err == nil || streamError(err)):
 		// Connected, and if err is not nil, ended by the server since.
@@ -152,7 +168,7 @@ func (c *Conn) start(b []byte, op string, by uint8) (run *connectRun, n int, err
 		return nil, 0, c.fail(op, p.plan.dialError(ra, err))
 	}
 
-	run = &connectRun{sent: n, done: make(chan struct{})}
+	run = &connectRun{sent: n, done: make(chan struct{}), afterHandshake: syn == nil}
 	if len(b) > 0 {
 		run.data = slices.Clone(b)
 	}
@@ -204,7 +220,7 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 			if run.first != nil {
 				return result{err: run.first}
 			}
-			n, laddr, err := sendFirst(ctx, first, ra, run.data[run.sent:])
+			n, laddr, err := sendFirst(ctx, first, ra, run.synData(run.sent))
 			if err != nil {
 				return result{err: pl.connectError(ctx, ra, err)}
 			}
@@ -214,7 +230,7 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 		if err != nil {
 			return result{err: err}
 		}
-		data := run.data
+		data := run.synData(0)
 		if a.racing {
 			data = nil
 		}
@@ -548,11 +564,13 @@ func (c *Conn) writePending(b []byte) (int, error) {
 			}
 			continue
 		}
-		if !p.plan.replayable(b) && deferred(tc) {
-			return c.connectThenWrite(tc, b)
-		}
 		chunk := b[:min(len(b), firstChunk)]
-		run, n, err := c.start(chunk, "write", viaWrite)
+		by := viaWrite
+		if !p.plan.replayable(b) && deferred(tc) {
+			// The bytes must not reach the server twice: they follow the handshake.
+			by = viaNotReplayable
+		}
+		run, n, err := c.start(chunk, "write", by)
 		if err != nil {
 			return n, err
 		}
@@ -576,26 +594,6 @@ func (c *Conn) writePending(b []byte) (int, error) {
 		}
 		return c.writeSock(tc, b[len(chunk):], len(chunk))
 	}
-}
-
-// connectThenWrite connects the conn, whose socket tc has deferred its connect, without
-// data, then writes b, as a net conn would: for first bytes that must not travel in the
-// SYN. The caller holds p.connect. If the write deadline passes first, nothing is
-// written and the connect goes on.
-func (c *Conn) connectThenWrite(tc *net.TCPConn, b []byte) (int, error) {
-	run, _, err := c.start(nil, "write", viaNotReplayable)
-	if err != nil {
-		return 0, err
-	}
-	if run != nil {
-		if err := c.awaitRun(run); err != nil {
-			return 0, err
-		}
-		if tc, err = c.establishedOrErr("write"); err != nil {
-			return 0, err
-		}
-	}
-	return c.writeSock(tc, b, 0)
 }
 
 // writeSock writes b on tc, the conn's socket, after n bytes written before.

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptrace"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +170,180 @@ func TestSYNData(t *testing.T) {
 			}
 			s2.close()
 		})
+	}
+}
+
+// TestReplayedHTTPRequests sends requests through an http.Transport over a link that
+// replays every SYN with data, with tfo's default Dialer and with net's. POST, PATCH
+// and a DELETE without a body reach the handler once, as through net, and their SYNs
+// carry no data; GETs fast-open, and the link's copy of their SYN runs them again,
+// as it would any SYN with data.
+func TestReplayedHTTPRequests(t *testing.T) {
+	checkNoLeaks(t)
+	link := newReplayLink(t, 10*time.Millisecond)
+	ln := listenFar(t, link, &ListenConfig{})
+	type run struct {
+		synData int
+		err     error
+	}
+	var mu sync.Mutex
+	runs := map[string][]run{}
+	srv := &http.Server{
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			n, err := SYNData(c)
+			return context.WithValue(ctx, connKey{}, run{n, err})
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			runs[r.Method+" "+r.URL.Path] = append(runs[r.Method+" "+r.URL.Path], r.Context().Value(connKey{}).(run))
+			mu.Unlock()
+			io.WriteString(w, "ok")
+		}),
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	defer func() { srv.Close(); <-done }()
+
+	base := "http://" + ln.Addr().String()
+	for _, client := range []struct {
+		name string
+		dial delaylink.DialFunc
+	}{
+		{"tfo", link.A.Dial((&Dialer{}).DialContext)},
+		{"net", link.A.Dial((&net.Dialer{}).DialContext)},
+	} {
+		tr := &http.Transport{DialContext: client.dial, DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr}
+		do := func(method, path string, body io.Reader) Outcome {
+			t.Helper()
+			var conn net.Conn
+			trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { conn = info.Conn }}
+			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, base+path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, _ := Report(conn)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "ok" {
+				t.Fatalf("%s %s: %q", method, path, b)
+			}
+			return o
+		}
+		do("GET", "/warm-"+client.name, nil) // fetches the cookie
+		for _, tt := range []struct {
+			method string
+			body   io.Reader
+			want   Outcome // tfo's
+		}{
+			{"POST", strings.NewReader(strings.Repeat("b", 40)), OutcomeNotReplayable},
+			{"PATCH", strings.NewReader("{}"), OutcomeNotReplayable},
+			{"DELETE", nil, OutcomeNotReplayable},
+			{"GET", nil, OutcomeFastOpened},
+		} {
+			o := do(tt.method, "/"+client.name, tt.body)
+			if client.name == "tfo" && o != tt.want {
+				t.Errorf("tfo %s: Report %v; want %v", tt.method, o, tt.want)
+			}
+		}
+	}
+	time.Sleep(replayDelay + 2*link.RTT()) // the last copies
+	mu.Lock()
+	defer mu.Unlock()
+	for key, got := range runs {
+		t.Logf("%s: %d runs %v", key, len(got), got)
+	}
+	for _, method := range []string{"POST", "PATCH", "DELETE"} {
+		for _, client := range []string{"tfo", "net"} {
+			key := method + " /" + client
+			if got := runs[key]; len(got) != 1 || got[0] != (run{}) {
+				t.Errorf("%s: runs %v; want one, with no SYN data", key, got)
+			}
+		}
+	}
+	if got := runs["GET /tfo"]; len(got) != 2 || got[0].synData == 0 || got[0] != got[1] {
+		t.Errorf("tfo's GET: runs %v; want two with the same SYN data, the request and its copy", got)
+	}
+	if got := runs["GET /net"]; len(got) != 1 || got[0] != (run{}) {
+		t.Errorf("net's GET: runs %v; want one, with no SYN data", got)
+	}
+	if st := link.Stats(); st.Replayed != 1 {
+		t.Errorf("the link replayed %d SYNs with data; want 1, the GET's", st.Replayed)
+	}
+}
+
+// TestNotReplayableWrite checks the first Write of bytes that must not travel in the
+// SYN, over a link with a round trip of 100 ms: with a write deadline of half the round
+// trip it does as net's does, the bytes reach the server once and after the handshake,
+// and a Dialer's own Replayable decides which bytes those are.
+func TestNotReplayableWrite(t *testing.T) {
+	checkNoLeaks(t)
+	const rtt = 100 * time.Millisecond
+	link := newReplayLink(t, rtt)
+	arrivals := make(chan synArrival, 10)
+	ln := listenFar(t, link, &ListenConfig{})
+	s := serveListener(t, ln, func(c *net.TCPConn) {
+		n, err := SYNData(c)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		m, _ := c.Read(b)
+		arrivals <- synArrival{data: string(b[:m]), synData: n, err: err}
+		c.Write([]byte("re:" + string(b[:m])))
+	})
+	once := &Dialer{Replayable: func(b []byte) bool { return !strings.HasPrefix(string(b), "pay ") }}
+	for _, tt := range []struct {
+		name string
+		dial delaylink.DialFunc
+		msg  string
+		syn  bool // whether the bytes travel in the SYN
+	}{
+		{"warm", link.A.Dial(dialZero), "warm\n", false},
+		{"tfo POST", link.A.Dial(dialZero), "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", false},
+		{"net POST", link.A.Dial((&net.Dialer{}).DialContext), "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", false},
+		{"tfo own rule, refused", link.A.Dial(once.DialContext), "pay 10\n", false},
+		{"tfo own rule, taken", link.A.Dial(once.DialContext), "show 10\n", true},
+		{"tfo AlwaysReplayable", link.A.Dial((&Dialer{Replayable: AlwaysReplayable}).DialContext), "POST /p HTTP/1.1\r\n\r\n", true},
+	} {
+		c, err := tt.dial(context.Background(), "tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetWriteDeadline(time.Now().Add(rtt / 2))
+		n, err := c.Write([]byte(tt.msg))
+		if n != len(tt.msg) || err != nil {
+			t.Errorf("%s: Write with a deadline of half the round trip = %d, %v; want %d, nil", tt.name, n, err, len(tt.msg))
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 128)
+		m, err := c.Read(b)
+		if err != nil || string(b[:m]) != "re:"+tt.msg {
+			t.Errorf("%s: answer %q, %v", tt.name, b[:m], err)
+		}
+		a := <-arrivals
+		if (a.synData > 0) != tt.syn || a.data != tt.msg {
+			t.Errorf("%s: server read %q, SYNData %d, %v; want SYN data %v", tt.name, a.data, a.synData, a.err, tt.syn)
+		}
+		if tc, ok := c.(*Conn); ok && !tt.syn && tt.name != "warm" {
+			if o, _ := Report(tc); o != OutcomeNotReplayable {
+				t.Errorf("%s: Report %v", tt.name, o)
+			}
+		}
+		c.Close()
+		if tt.syn {
+			if a := <-arrivals; a.data != tt.msg {
+				t.Errorf("%s: the replayed copy read %q", tt.name, a.data)
+			}
+		}
+	}
+	select {
+	case a := <-arrivals:
+		t.Errorf("a conn more: %+v", a)
+	case <-time.After(replayDelay + rtt):
 	}
 }

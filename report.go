@@ -191,12 +191,12 @@ func (c *Conn) decide(o Outcome) {
 
 // How a pending conn came to connect, for its outcome.
 const (
-	viaDial         uint8 = iota // it connected during the dial
-	viaWrite                     // a Write connected it, with data
-	viaKnownSpeaker              // a Read, to a server known to speak first
-	viaReadWait                  // a Read, after ReadWait
-	viaClose                     // CloseWrite or CloseRead
-	viaNotReplayable             // a Write whose bytes must not travel in the SYN
+	viaDial          uint8 = iota // it connected during the dial
+	viaWrite                      // a Write connected it, with data
+	viaKnownSpeaker               // a Read, to a server known to speak first
+	viaReadWait                   // a Read, after ReadWait
+	viaClose                      // CloseWrite or CloseRead
+	viaNotReplayable              // a Write whose bytes must not travel in the SYN
 )
 
 // decideConnected records the outcome of a pending conn that has connected: what the
