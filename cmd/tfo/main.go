@@ -31,7 +31,8 @@
 // that it fits in a SYN, and the first byte of the ServerHello is the answer timed
 // (the certificate is not checked: nothing is sent over the session); with -data, the
 // bytes given, in which the escapes of a Go string literal (\r, \n, \x00) stand for
-// the bytes they name.
+// the bytes they name. As with any tfo.Dialer, bytes that net/http would not send twice,
+// such as a POST, do not travel in the SYN.
 //
 // The verdicts, with the -json name of each:
 //
@@ -41,6 +42,8 @@
 //	syn-lost      SYNs with data are lost on the path
 //	client-off    the client setting is off
 //	no-fast-open  the platform has no fast open (or the kernel is too old)
+//	not-replayable the bytes sent first must not run twice (a POST, say), so tfo
+//	              sends them after the handshake
 //	unknown       the platform does not tell what became of fast open, and the times
 //	              show no round trip saved
 //

@@ -574,6 +574,23 @@ func TestProbeWorksData(t *testing.T) {
 	checkAccepted(t, s, res, data)
 }
 
+// TestProbeNotReplayable probes an echo server with -data carrying a POST: tfo keeps
+// it out of the SYN, the verdict says why, and each conn delivers it once.
+func TestProbeNotReplayable(t *testing.T) {
+	l := newLink(t, delaylink.Config{RTT: 10 * time.Millisecond})
+	const data = "POST / HTTP/1.1\r\nHost: h\r\n\r\n"
+	s := serve(t, listen(t, l, tfo.Listen), nil, answerEcho(len(data)))
+	code, res := probeJSON(t, l, s.addr, "-data", `POST / HTTP/1.1\r\nHost: h\r\n\r\n`)
+	checkResult(t, code, res, expect{
+		address: s.addr, send: sendData, sent: len(data), setting: 3,
+		first:    tfo.OutcomeCookieReceived,
+		rounds:   repeat(tfo.OutcomeNotReplayable, testRounds),
+		response: `"POST / HTTP/1.1\r\nHost: h\r\n\r\n"`, cookie: true,
+		verdict: verdictNotReplayable, code: exitFails,
+	})
+	checkAccepted(t, s, res, data)
+}
+
 // TestProbeNoCookie probes a server that gives no cookie, a plain net listener, and a
 // tfo server behind a link that strips the fast open option from SYNs and SYN-ACKs:
 // every tfo conn asks for a cookie and gets none.

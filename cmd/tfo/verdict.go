@@ -22,12 +22,14 @@ var (
 		"the server gave a cookie and then refused it: its servers hold different keys (share them: tfo.DeriveKeys), its key changed, or its fast open queue overflows (TcpExt TCPFastOpenListenOverflow)"}
 	verdictNoCookie = verdict{"no-cookie", "the server gives no cookie",
 		"turn fast open on at the server (Linux: bit 0x2 of net.ipv4.tcp_fastopen and a fast open listener, as tfo.Listen makes; 0x403 makes every listener one); if it is on, something on the path strips the fast open option"}
+	verdictNotReplayable = verdict{"not-replayable", "the first bytes must not run twice, so they follow the handshake",
+		"the bytes sent first are a request that net/http never sends twice, such as a POST, and a SYN's data can reach the server twice: tfo's default Dialer sends them after the handshake; probe with a GET, or let them in the SYN with Dialer.Replayable where running them twice does no harm"}
 	verdictUnknown = verdict{"unknown", "not known: the reports do not tell why the conns did not fast-open",
 		"read the conns' reports; where the system does not tell what became of fast open (Windows, FreeBSD), the times showed no round trip saved"}
 )
 
 // causes are the verdicts that name a cause, in the order that breaks ties.
-var causes = []*verdict{&verdictClientOff, &verdictNoFastOpen, &verdictSYNLost, &verdictDataRefused, &verdictNoCookie, &verdictUnknown}
+var causes = []*verdict{&verdictClientOff, &verdictNoFastOpen, &verdictNotReplayable, &verdictSYNLost, &verdictDataRefused, &verdictNoCookie, &verdictUnknown}
 
 // decide returns the verdict on local, the rounds and their summary s, or false if no
 // tfo conn of the rounds connected. Fast open works when at least half the tfo conns
@@ -61,6 +63,8 @@ func decide(local Local, rounds []Round, s Summary) (verdict, bool) {
 			count[&verdictDataRefused]++
 		case tfo.OutcomeNoCookie:
 			count[&verdictNoCookie]++
+		case tfo.OutcomeNotReplayable:
+			count[&verdictNotReplayable]++
 		default:
 			count[&verdictUnknown]++
 		}

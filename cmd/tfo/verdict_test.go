@@ -62,6 +62,7 @@ func TestDecide(t *testing.T) {
 		{"untold, no round trip saved", unknownSetting, repeat(unknown, 5), Summary{RTTMS: 20, SavedMS: 1, SavedRTTs: 0.05}, verdictUnknown, true},
 		{"untold, a round trip saved", unknownSetting, repeat(unknown, 5), Summary{RTTMS: 20, SavedMS: 19, SavedRTTs: 0.95}, verdictWorks, true},
 		{"untold, over loopback", unknownSetting, repeat(unknown, 5), Summary{RTTMS: 0.05, SavedMS: 0.1, SavedRTTs: 2}, verdictUnknown, true},
+		{"not replayable", linux, repeat(tfo.OutcomeNotReplayable, 5), Summary{}, verdictNotReplayable, true},
 		{"other outcomes", linux, repeat(tfo.OutcomeRaced, 2), Summary{RTTMS: 20}, verdictUnknown, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
