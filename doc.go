@@ -42,14 +42,31 @@
 //
 // # Replayed data
 //
-// Data carried in a SYN can be delivered to the server application twice: a SYN can be
-// retransmitted, or duplicated in the network, and a server accepts each copy that holds
-// a valid cookie. Write only idempotent first bytes, such as an HTTP GET or a TLS
-// ClientHello. The package itself sends the first bytes a second time in two cases
-// only, both when an address took longer to answer than its time allowed: when the
-// first address does not complete its handshake within its share of the dial's timeout
-// and the next address is tried, and when the other address family wins the race
-// against a first address that was slow rather than silent. In both the first
-// address's server may have received the SYN and its bytes. A first Write that fails
-// after the SYN has left may likewise have delivered its bytes anyway.
+// A SYN that carries data can reach the server twice. The network may duplicate it,
+// and anyone who captured it can send it again while the server's cookie for the
+// client's address is valid: the cookie proves the address, not the SYN (RFC 7413,
+// section 6). The server takes each copy for a new connection and hands its data to
+// the application. A SYN the kernel retransmits carries no data.
+//
+// So a Dialer puts in the SYN only first bytes that may run twice. By default
+// ([DefaultReplayable]) it keeps out an HTTP/1.x request that net/http never sends
+// twice: a POST, PUT, PATCH or DELETE, say, without an Idempotency-Key header, or what
+// may be the start of one. Those bytes follow the handshake, as with net, and [Report]
+// says [OutcomeNotReplayable]. GETs, TLS ClientHellos and other protocols' first
+// messages go in the SYN. [Dialer.Replayable] changes the rule: [AlwaysReplayable]
+// lets every first Write in, and a function of your own can keep out a protocol's
+// first message that must not run twice.
+//
+// The package sends a SYN's bytes a second time in two cases, both when an address was
+// slower than its time allowed: the first address did not complete its handshake
+// within its share of the dial's timeout and the next is tried, or the other address
+// family won the race against it. Its server may have received them anyway. This
+// concerns only bytes that the rule let into the SYN: bytes it kept out are written
+// once, on the socket that completed its handshake. A first Write that fails after
+// the SYN has left may likewise have delivered its bytes.
+//
+// A server learns with [SYNData] how many of a conn's first bytes came in its SYN.
+// Package github.com/fastopen/tfo/tfohttp tells an http.Server's handlers which
+// requests did, so that they can answer 425 Too Early (RFC 8470). Over TLS the SYN
+// carries the ClientHello, and no request is early.
 package tfo
