@@ -100,7 +100,7 @@ var setKeys = setListenKeys
 //	tfo.SetKeys(ln, tfo.DeriveKeys(secret, period, time.Now())...)
 //
 // every minute or so keeps every server in step, and a cookie stays valid for at least
-// one period after it was issued, and at most two. See the README's Fleets section.
+// one period after it was issued, and at most two. See docs/fleets.md.
 //
 // Periods are counted from the Unix epoch: the period of t is n, the floor of t's Unix
 // time in nanoseconds (t.UnixNano(), defined from the year 1678 to 2262) divided by

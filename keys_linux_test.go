@@ -183,7 +183,7 @@ func TestKeysRotation(t *testing.T) {
 		arrival{"b: the backup is gone", false}, arrival{"b: with the new cookie", true})
 }
 
-// TestDeriveKeysRotation follows the README's rotation recipe over four periods: a
+// TestDeriveKeysRotation follows the rotation recipe of docs/fleets.md over four periods: a
 // cookie stays valid through the period after the one that issued it, at whatever server
 // of the fleet the client reaches, and no longer; a server whose keys lag a period
 // behind costs a client one conn without fast open.

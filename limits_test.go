@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// The tests of the ways around the limits that README.md lists: where a tfo value is
+// The tests of the ways around the limits that docs/usage.md lists: where a tfo value is
 // not the net one, code still gets fast open.
 
 // tcpConnMethods is what code that takes a *net.TCPConn for its methods can take
