@@ -218,7 +218,7 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 	try := func(ctx context.Context, a attempt) result {
 		if a.primary && a.index == 0 {
 			if run.first != nil {
-				return result{err: run.first}
+				return result{err: pl.dialError(ra, run.first)}
 			}
 			n, laddr, err := sendFirst(ctx, first, ra, run.synData(run.sent))
 			if err != nil {
@@ -242,6 +242,10 @@ func (c *Conn) carryOn(ctx context.Context, run *connectRun, first *net.TCPConn,
 		return result{tc: tc, ra: ra, laddr: laddr, n: n, raced: a.racing}
 	}
 	r := race(ctx, primaries, other, pl.fallbackDelay, try, retryable, pl.dialError)
+	if r.err != nil && pl.lost != nil {
+		// An address failed during the dial, before this one: net reports its error.
+		r.err = pl.lost
+	}
 	if r.err == nil {
 		if r.n < len(run.data) {
 			var m int

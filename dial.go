@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -65,6 +66,14 @@ type Dialer struct {
 	// DefaultReplayable, which keeps out the HTTP requests that net/http never sends
 	// twice; AlwaysReplayable lets every first Write in.
 	Replayable func(b []byte) bool
+
+	// Loopback, if true, fast-opens conns to loopback addresses (127.0.0.0/8, ::1) too.
+	// By default they connect as net.Dialer's do. Over loopback fast open saves some
+	// microseconds, and a server's response can reach the client before the SYN-ACK
+	// sent ahead of it; the client drops it, and the server sends it again 200 ms later
+	// (about one new conn in 20,000; see docs/what-happens-when.md). Report says
+	// OutcomeLoopback for such a conn.
+	Loopback bool
 }
 
 // Dial is like [net.Dial] but fast-opens TCP connections; see [Dialer].
@@ -196,10 +205,11 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	ctx, cancel := dialContext(ctx, &d.Dialer)
 	defer cancel()
 	pc := newPendingConn(d, network)
-	tc, ra, err := pc.p.plan.dialFirst(ctx, address)
+	tc, ra, raced, laddr, err := pc.p.plan.dialFirst(ctx, address)
 	if err != nil {
 		return nil, err
 	}
+	pc.p.raced, pc.p.laddr = raced, laddr
 	if dl, ok := ctx.Deadline(); ok {
 		// What the dial had left, for a connect deferred to the first write. A dial that
 		// returns has some left: net's would have failed otherwise.
@@ -269,7 +279,9 @@ type dialPlan struct {
 	dialed        time.Time      // when the dial started
 	readWait      time.Duration
 	fallbackDelay time.Duration       // negative: no racing
+	lost          error               // an address that failed during the dial: its error, which net would report if the connect fails too
 	replayable    func(b []byte) bool // whether a first Write may travel in the SYN
+	loopback      bool                // whether the conn fast-opens to a loopback address
 }
 
 func (pl *dialPlan) init(d *Dialer, network string) {
@@ -285,6 +297,7 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 	if pl.readWait == 0 {
 		pl.readWait = DefaultReadWait
 	}
+	pl.loopback = d.Loopback || testHookLoopback
 	pl.replayable = d.Replayable
 	if pl.replayable == nil {
 		pl.replayable = DefaultReplayable
@@ -300,15 +313,16 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 // deferred to the first write, with that address. A host with several addresses is
 // dialed as net.Dialer dials it, one address after another within its share of ctx's
 // deadline, and racing the other family after the fallback delay.
-func (pl *dialPlan) dialFirst(ctx context.Context, address string) (*net.TCPConn, *net.TCPAddr, error) {
+func (pl *dialPlan) dialFirst(ctx context.Context, address string) (tc *net.TCPConn, ra *net.TCPAddr, raced bool, laddr net.Addr, err error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil || host == "" || isLiteral(host) {
 		// One address, which net resolves with its own errors.
-		return dialSocket(ctx, &pl.d, pl.network, address)
+		tc, ra, err = dialSocket(ctx, &pl.d, pl.network, address)
+		return tc, ra, false, nil, err
 	}
 	addrs, err := resolveAddrs(ctx, &pl.d, pl.network, address)
 	if err != nil {
-		return nil, nil, &net.OpError{Op: "dial", Net: pl.network, Source: nil, Addr: nil, Err: err}
+		return nil, nil, false, nil, &net.OpError{Op: "dial", Net: pl.network, Source: nil, Addr: nil, Err: err}
 	}
 	if len(addrs) > 1 {
 		pl.addrs = addrs
@@ -316,15 +330,26 @@ func (pl *dialPlan) dialFirst(ctx context.Context, address string) (*net.TCPConn
 	primaries, fallbacks := pl.partition(addrs)
 	r := race(ctx, primaries, fallbacks, pl.fallbackDelay, func(ctx context.Context, a attempt) result {
 		tc, ra, err := dialSocket(ctx, &pl.d, pl.network, a.ra.String())
-		return result{tc: tc, ra: ra, err: err}
+		if err != nil || !a.racing || !deferred(tc) {
+			return result{tc: tc, ra: ra, err: err}
+		}
+		// A deferred connect has sent nothing, and must not beat the other family's
+		// handshake, which may still complete: this one completes its own first,
+		// without data, as the racing connect of the first write does.
+		_, laddr, err := sendFirst(ctx, tc, ra, nil)
+		if err != nil {
+			tc.Close()
+			return result{err: pl.connectError(ctx, ra, err)}
+		}
+		return result{tc: tc, ra: ra, laddr: laddr, raced: true}
 	}, func(error) bool { return true }, func(ra *net.TCPAddr, err error) error {
 		return dialOpError(&pl.d, pl.network, ra, err)
 	})
 	if r.err != nil {
-		return nil, nil, r.err
+		return nil, nil, false, nil, r.err
 	}
-	pl.fellBack = !r.primary
-	return r.tc, r.ra, nil
+	pl.fellBack, pl.lost = !r.primary, r.lost
+	return r.tc, r.ra, r.raced, r.laddr, nil
 }
 
 // partition splits addrs into those of the first one's family and the others, as
@@ -438,7 +463,7 @@ type attempt struct {
 	ra      *net.TCPAddr
 	primary bool // in the first family
 	index   int  // in its family's list
-	racing  bool // the other family may still connect: a fallback started by the delay
+	racing  bool // the other family may still connect
 }
 
 // A result is the outcome of an attempt: a socket that connected, or whose connect is
@@ -451,6 +476,10 @@ type result struct {
 	err     error
 	primary bool
 	raced   bool // the attempt raced the other family, without data in its SYN
+
+	// lost is, for a result that won after an earlier address failed, the error net
+	// would report if this one failed too: the first address's.
+	lost error
 }
 
 // race tries primaries one after another and, once delay has passed or the primaries
@@ -463,17 +492,25 @@ type result struct {
 func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.Duration,
 	try func(context.Context, attempt) result, retry func(error) bool, fail func(*net.TCPAddr, error) error) result {
 	if len(fallbacks) == 0 {
-		return serial(ctx, primaries, true, false, try, retry, fail)
+		return serial(ctx, primaries, true, func() bool { return false }, try, retry, fail)
 	}
 	returned := make(chan struct{})
 	defer close(returned)
 	results := make(chan result)
-	start := func(ctx context.Context, primary, racing bool) {
-		ras := primaries
-		if !primary {
-			ras = fallbacks
+	// An attempt races when the other family may still connect: its list has started
+	// and not ended.
+	var primaryDone, fallbacksStarted, fallbacksDone atomic.Bool
+	racing := [2]func() bool{
+		func() bool { return !primaryDone.Load() },                              // for a fallback
+		func() bool { return fallbacksStarted.Load() && !fallbacksDone.Load() }, // for a primary
+	}
+	start := func(ctx context.Context, primary bool) {
+		ras, done, other := fallbacks, &fallbacksDone, racing[0]
+		if primary {
+			ras, done, other = primaries, &primaryDone, racing[1]
 		}
-		r := serial(ctx, ras, primary, racing, try, retry, fail)
+		r := serial(ctx, ras, primary, other, try, retry, fail)
+		done.Store(true)
 		select {
 		case results <- r:
 		case <-returned:
@@ -484,7 +521,7 @@ func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.D
 	}
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
-	go start(pctx, true, false)
+	go start(pctx, true)
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	var primary, fallback *result
@@ -493,9 +530,13 @@ func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.D
 		case <-timer.C:
 			fctx, fcancel := context.WithCancel(ctx)
 			defer fcancel()
-			go start(fctx, false, primary == nil)
+			fallbacksStarted.Store(true)
+			go start(fctx, false)
 		case r := <-results:
 			if r.err == nil {
+				if !r.primary && primary != nil {
+					r.lost = primary.err
+				}
 				return r
 			}
 			if r.primary {
@@ -514,16 +555,15 @@ func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.D
 	}
 }
 
-// serial tries ras one after another for race.
-func serial(ctx context.Context, ras []*net.TCPAddr, primary, racing bool,
+// serial tries ras one after another for race. racing tells, as each attempt starts,
+// whether the other family may still connect.
+func serial(ctx context.Context, ras []*net.TCPAddr, primary bool, racing func() bool,
 	try func(context.Context, attempt) result, retry func(error) bool, fail func(*net.TCPAddr, error) error) result {
 	var first result
 	for i, ra := range ras {
 		if err := ctx.Err(); err != nil {
-			if first.err == nil {
-				first.err = fail(ra, err)
-			}
-			break
+			// As net's dialSerial: the error of the address not tried.
+			return result{err: fail(ra, err), primary: primary}
 		}
 		actx := ctx
 		if dl, ok := ctx.Deadline(); ok {
@@ -540,9 +580,10 @@ func serial(ctx context.Context, ras []*net.TCPAddr, primary, racing bool,
 				defer cancel()
 			}
 		}
-		r := try(actx, attempt{ra: ra, primary: primary, index: i, racing: racing})
+		r := try(actx, attempt{ra: ra, primary: primary, index: i, racing: racing()})
 		r.primary = primary
 		if r.err == nil {
+			r.lost = first.err
 			return r
 		}
 		if first.err == nil || errors.Is(first.err, errFastOpenRefused) {
@@ -593,10 +634,7 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 			return control(network, address, c)
 		}
 	}
-	fastOpen := fastOpenControl
-	if d.MultipathTCP() {
-		fastOpen = multipathControl
-	}
+	fastOpen := controls[b2i(d.MultipathTCP())][b2i(d.Loopback || testHookLoopback)]
 	if user == nil {
 		return fastOpen
 	}
@@ -606,25 +644,51 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 	}
 }
 
-// fastOpenControl enables fast open on a socket about to connect to address, unless the
-// system refused it for good or fast open to that server is paused. A refusal does not
-// fail the dial: the socket connects without fast open.
-func fastOpenControl(_ context.Context, _, address string, c syscall.RawConn) error {
-	if fastOpenWanted(address) {
-		c.Control(enableDialFastOpen)
+// controls are the ControlContexts that enable fast open, by whether the Dialer uses
+// MPTCP and whether it fast-opens to loopback addresses: functions made once, so that
+// a dial allocates nothing for them.
+var controls = [2][2]func(ctx context.Context, network, address string, c syscall.RawConn) error{
+	{fastOpenControl(enableDialFastOpen, false), fastOpenControl(enableDialFastOpen, true)},
+	{fastOpenControl(tryDialFastOpen, false), fastOpenControl(tryDialFastOpen, true)},
+}
+
+// testHookLoopback makes every Dialer fast-open to loopback addresses, for the tests,
+// whose servers are there.
+var testHookLoopback bool
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return nil
+	return 0
+}
+
+// fastOpenControl returns a ControlContext that enables fast open with enable on a
+// socket about to connect to address, unless the system refused it for good, fast open
+// to that server is paused, or the address is a loopback one and loopback is false. A
+// refusal does not fail the dial: the socket connects without fast open.
+func fastOpenControl(enable func(fd uintptr), loopback bool) func(context.Context, string, string, syscall.RawConn) error {
+	return func(_ context.Context, _, address string, c syscall.RawConn) error {
+		if fastOpenWanted(address, loopback) {
+			c.Control(enable)
+		}
+		return nil
+	}
 }
 
 // fastOpenWanted reports whether a socket about to connect to address asks for fast
-// open: the system has not refused it for good, and fast open to that server is not
-// paused.
-func fastOpenWanted(address string) bool {
+// open: the system has not refused it for good, fast open to that server is not
+// paused, and the address is not a loopback one, unless loopback is true.
+func fastOpenWanted(address string, loopback bool) bool {
 	if !clientRefusal.allowed() {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(address)
-	return err != nil || !synDataLoss.paused(ap.Addr(), time.Now())
+	if err != nil {
+		return true
+	}
+	ip := ap.Addr().Unmap()
+	return (loopback || !ip.IsLoopback()) && !synDataLoss.paused(ip, time.Now())
 }
 
 // enableDialFastOpen is fastOpenControl's work on the socket, a function of its own so
@@ -635,21 +699,13 @@ func enableDialFastOpen(fd uintptr) {
 	}
 }
 
-// multipathControl is fastOpenControl for a Dialer with MultipathTCP. Linux 6.1 and
+// tryDialFastOpen is enableDialFastOpen for a Dialer with MultipathTCP. Linux 6.1 and
 // later take TCP_FASTOPEN_CONNECT on an MPTCP socket, and fast-open on it; older ones
 // refuse it there alone (ENOPROTOOPT from mptcp_setsockopt_sol_tcp in
-// net/mptcp/sockopt.c, EOPNOTSUPP before 5.14), and the socket connects as net's
-// does. That refusal says nothing of plain TCP sockets, so it is not remembered; net
-// makes a plain socket in place of an MPTCP one the system does not have, and that one
-// takes the option as any other.
-func multipathControl(_ context.Context, _, address string, c syscall.RawConn) error {
-	if fastOpenWanted(address) {
-		c.Control(tryDialFastOpen)
-	}
-	return nil
-}
-
-// tryDialFastOpen is multipathControl's work on the socket.
+// net/mptcp/sockopt.c, EOPNOTSUPP before 5.14), and the socket connects as net's does.
+// That refusal says nothing of plain TCP sockets, so it is not remembered; net makes a
+// plain socket in place of an MPTCP one the system does not have, and that one takes
+// the option as any other.
 func tryDialFastOpen(fd uintptr) { setDialFastOpen(fd) }
 
 // setDialFastOpen is the platform's dialFastOpen, replaceable by tests.

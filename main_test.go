@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	onWire = netns.Inside()
+	// The tests' servers are on loopback: their dials fast-open there, as those of a
+	// Dialer with Loopback do. TestLoopbackDefault checks the default.
+	testHookLoopback = true
 	goleak.VerifyTestMain(m)
 }
 

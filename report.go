@@ -56,13 +56,16 @@ const (
 	// OutcomeNoData: not attempted: the conn connected without data, for CloseWrite or
 	// CloseRead before any Write.
 	OutcomeNoData
-	// OutcomeRaced: not attempted on the address that won: the first address did not
-	// answer in time, and the other family's, which connects without data in its SYN,
-	// won the race (see Dialer).
+	// OutcomeRaced: not attempted on the address that won: it raced an address that
+	// did not answer in time, as the other family does after FallbackDelay, and a
+	// racing connect carries no data in its SYN (see Dialer).
 	OutcomeRaced
 	// OutcomeMultipath: not attempted: the Dialer uses MPTCP, on which the system
 	// refused fast open (Linux before 6.1).
 	OutcomeMultipath
+	// OutcomeLoopback: not attempted: the server is at a loopback address, where the
+	// Dialer connects as net.Dialer does unless Dialer.Loopback is set.
+	OutcomeLoopback
 	// OutcomeNotReplayable: not attempted: the first bytes written must not reach the
 	// server twice, as Dialer.Replayable decided, so the conn connected without data
 	// and wrote them after the handshake.
@@ -100,8 +103,9 @@ var outcomeNames = [numOutcomes]struct{ name, text string }{
 	OutcomeServerSpeaksFirst: {"server-speaks-first", "not attempted: the server is known to speak first, so the first Read connected at once, without data"},
 	OutcomeReadWaitPassed:    {"read-wait-passed", "not attempted: a Read waited Dialer.ReadWait for a Write that did not come, then connected without data"},
 	OutcomeNoData:            {"no-data", "not attempted: the conn connected without data, for CloseWrite or CloseRead before any Write"},
-	OutcomeRaced:             {"raced", "not attempted: the first address did not answer in time, and the other address family, which connects without data, won the race"},
+	OutcomeRaced:             {"raced", "not attempted: the address that won raced one that did not answer in time, such as the first address of the other family, and a racing connect carries no data"},
 	OutcomeMultipath:         {"multipath", "not attempted: the Dialer uses MPTCP, on which the system refused fast open (Linux before 6.1)"},
+	OutcomeLoopback:          {"loopback", "not attempted: the server is at a loopback address, where fast open saves microseconds and a response that overtakes its SYN-ACK waits 200 ms; Dialer.Loopback asks for it"},
 	OutcomeNotReplayable:     {"not-replayable", "not attempted: the first bytes written must not reach the server twice (Dialer.Replayable), so the conn connected without data and wrote them after the handshake"},
 	OutcomeAcceptedFastOpen:  {"accepted-fast-open", "accepted, fast-opened: the SYN carried data accepted through fast open"},
 	OutcomeAcceptedPlain:     {"accepted-plain", "accepted, not fast-opened"},
@@ -145,7 +149,13 @@ func Report(c net.Conn) (Outcome, error) {
 		if !t.ok() {
 			return OutcomeUnknown, syscall.EINVAL
 		}
-		return t.outcome(), nil
+		o := t.outcome()
+		if o == OutcomePending && t.establishedSocket() != nil {
+			// Connected, and the call that connected it has not told yet.
+			t.decideConnected()
+			o = t.outcome()
+		}
+		return o, nil
 	case *net.TCPConn:
 		return fastOpenOutcome(t, nil)
 	default:
@@ -205,7 +215,7 @@ func (c *Conn) decideConnected() {
 	p := c.p
 	p.mu.Lock()
 	tc, raddr, by, raced, told := c.tc, p.raddr, p.by, p.raced, p.told
-	dialed, multipath := p.plan.dialed, p.plan.d.MultipathTCP()
+	dialed, multipath, loopback := p.plan.dialed, p.plan.d.MultipathTCP(), p.plan.loopback
 	p.mu.Unlock()
 	if raced {
 		c.decide(OutcomeRaced)
@@ -233,7 +243,10 @@ func (c *Conn) decideConnected() {
 			o = OutcomeNotReplayable
 		default:
 			o = OutcomeSystemRefused
-			if ap, ok := addrPort(raddr); ok && synDataLoss.paused(ap.Addr(), dialed) {
+			ap, ok := addrPort(raddr)
+			if ok && !loopback && ap.Addr().IsLoopback() {
+				o = OutcomeLoopback
+			} else if ok && synDataLoss.paused(ap.Addr(), dialed) {
 				o = OutcomePaused
 			} else if multipath {
 				o = OutcomeMultipath

@@ -143,8 +143,12 @@ type side struct {
 
 var sides = [2]side{
 	{"net", net.Listen, net.Dial, (&net.Dialer{}).DialContext},
-	{"tfo", tfo.Listen, tfo.Dial, (&tfo.Dialer{}).DialContext},
+	{"tfo", tfo.Listen, loopbackTFO.Dial, loopbackTFO.DialContext},
 }
+
+// loopbackTFO is tfo's Dialer for the loopback table too, which asks for fast open to
+// loopback addresses: without it, such a dial connects as net's does.
+var loopbackTFO = &tfo.Dialer{Loopback: true}
 
 // config is what the flags set.
 type config struct {

@@ -46,11 +46,12 @@ func (r *noHelpRow) add(side int, s sample) {
 	}
 }
 
-// dialers returns the three clients' dial functions, from d.
+// dialers returns the three clients' dial functions, from d. tfo's asks for fast open
+// to loopback addresses, where one of the cases runs.
 func dialers(d net.Dialer) [3]delaylink.DialFunc {
 	kernel := d
 	kernel.Control = workload.KernelFastOpen
-	return [3]delaylink.DialFunc{d.DialContext, (&tfo.Dialer{Dialer: d}).DialContext, kernel.DialContext}
+	return [3]delaylink.DialFunc{d.DialContext, (&tfo.Dialer{Dialer: d, Loopback: true}).DialContext, kernel.DialContext}
 }
 
 // firstByte dials address with dial, on a thread of ns unless it is nil, writes req
@@ -267,7 +268,7 @@ func measureSilent(ctx context.Context, cfg noHelpConfig, prog *progress, res *n
 	}
 	req := make([]byte, workload.MsgSize)
 	req[0] = 's'
-	if err := warm(ctx, nil, []delaylink.DialFunc{(&tfo.Dialer{}).DialContext}, four, req, 's'); err != nil {
+	if err := warm(ctx, nil, []delaylink.DialFunc{loopbackTFO.DialContext}, four, req, 's'); err != nil {
 		return nil, err
 	}
 	if err := hasCookie(six.Addr()); err != nil {
@@ -327,7 +328,7 @@ func silentListener(srv *noHelpServers) (netip.AddrPort, uint16, error) {
 		}
 		var filler net.Conn
 		if err == nil {
-			filler, err = tfo.Dial("tcp6", ap.String())
+			filler, err = loopbackTFO.Dial("tcp6", ap.String())
 		}
 		if err == nil {
 			// With a cookie cached already, the dial deferred its connect: the write

@@ -90,7 +90,8 @@ func exchange(t *testing.T, dial delaylink.DialFunc, network, addr string) (fast
 	return fast, c.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 }
 
-func tfoDial() delaylink.DialFunc { return (&tfo.Dialer{}).DialContext }
+// tfoDial dials with tfo's Dialer, which fast-opens to the tests' loopback servers.
+func tfoDial() delaylink.DialFunc { return (&tfo.Dialer{Loopback: true}).DialContext }
 
 // TestCookie checks that after a conn that fetched a fast open cookie, the entry for
 // the server's address holds it, and that Delete makes the kernel forget it: the next
