@@ -56,7 +56,7 @@
 //	-json
 //		print the result as JSON: an object of type Result, whose fields are kept
 //		from one version to the next (go doc -cmd -all github.com/fastopen/tfo/cmd/tfo
-//		describes each)
+//		describes each); a usage error too, in its error field
 //	-n N
 //		the number of rounds after the first conn, from 1 to 1000 (default 5)
 //	-tls

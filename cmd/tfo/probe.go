@@ -138,6 +138,18 @@ func unescape(s string) ([]byte, error) {
 // runProbe runs probe with args, its command line, and returns the exit code.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseProbe(args)
+	if err != nil && wantsJSON(args) {
+		// Standard output is JSON whatever happens: the usage, and the error if any.
+		res := &Result{Rounds: []Round{}, Usage: usage}
+		if !errors.Is(err, flag.ErrHelp) {
+			res.Error = err.Error()
+			fmt.Fprintf(stderr, "tfo probe: %v\n%s", err, usage)
+		}
+		if !printJSON(stdout, stderr, res) || res.Error != "" {
+			return exitUsage
+		}
+		return exitOK
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -148,10 +160,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	res := probe(ctx, cfg)
 	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintln(stderr, "tfo probe:", err)
+		if !printJSON(stdout, stderr, res) {
 			return exitFails
 		}
 	} else {
@@ -165,6 +174,31 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFails
 	}
 	return exitOK
+}
+
+// wantsJSON reports whether args, which did not parse, ask for -json, so that a usage
+// error is printed as JSON too.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-json", "--json", "-json=true", "--json=true":
+			return true
+		}
+	}
+	return false
+}
+
+// printJSON prints res to stdout as JSON, and reports whether it could.
+func printJSON(stdout, stderr io.Writer, res *Result) bool {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		fmt.Fprintln(stderr, "tfo probe:", err)
+		return false
+	}
+	return true
 }
 
 // probe probes the server that cfg names and returns what it found. Its sockets are

@@ -36,9 +36,13 @@ type Result struct {
 	VerdictText string `json:"verdict_text"`
 	Advice      string `json:"advice"`
 
-	// Error says why the probe could not finish: the address did not resolve, or no
-	// tfo conn reached the server. Empty otherwise.
+	// Error says why the probe could not finish: the arguments were wrong, the
+	// address did not resolve, or no tfo conn reached the server. Empty otherwise.
 	Error string `json:"error,omitempty"`
+
+	// Usage is the command's usage, when the arguments were wrong or -h asked for it;
+	// the other fields are then empty.
+	Usage string `json:"usage,omitempty"`
 }
 
 // Local is what the probe learns of this machine.

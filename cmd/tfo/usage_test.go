@@ -17,7 +17,6 @@ func TestUsageErrors(t *testing.T) {
 		{nil, "usage: tfo probe"},
 		{[]string{"frob"}, `unknown command "frob"`},
 		{[]string{"probe"}, "no host:port to probe"},
-		{[]string{"probe", "-json"}, "no host:port to probe"},
 		{[]string{"probe", "a:1", "b:2"}, "one host:port to probe, not 2"},
 		{[]string{"probe", "example.com"}, `"example.com": want host:port`},
 		{[]string{"probe", ":80"}, `":80": want host:port`},
@@ -42,6 +41,38 @@ func TestUsageErrors(t *testing.T) {
 		}
 		if stdout.Len() != 0 {
 			t.Errorf("%q: standard output %q; want none", tt.args, stdout.String())
+		}
+	}
+}
+
+// TestUsageErrorsJSON checks that with -json, standard output is one JSON object even
+// for a usage error, with the error in its error field, and for -h.
+func TestUsageErrorsJSON(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		err  string // in the error field
+	}{
+		{[]string{"probe", "-json"}, exitUsage, "no host:port to probe"},
+		{[]string{"probe", "-json", "-n", "0", "h:1"}, exitUsage, "-n 0: from 1 to 1000"},
+		{[]string{"probe", "-bogus", "-json", "h:1"}, exitUsage, "flag provided but not defined: -bogus"},
+		{[]string{"probe", "--json=true", "a:1", "b:2"}, exitUsage, "one host:port to probe, not 2"},
+		{[]string{"probe", "-json", "-h"}, exitOK, ""},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), tt.args, &stdout, &stderr)
+		var res Result
+		dec := json.NewDecoder(&stdout)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&res); err != nil {
+			t.Errorf("%q: standard output is not a Result: %v", tt.args, err)
+			continue
+		}
+		if dec.More() {
+			t.Errorf("%q: more than one JSON value", tt.args)
+		}
+		if code != tt.code || !strings.Contains(res.Error, tt.err) || (tt.err == "") != (res.Error == "") || !strings.HasPrefix(res.Usage, "usage: tfo probe") {
+			t.Errorf("%q: exit %d, error %q, usage %q; want exit %d, error %q and the usage", tt.args, code, res.Error, res.Usage, tt.code, tt.err)
 		}
 	}
 }
