@@ -12,8 +12,11 @@
 //     net.inet.tcp.fastopen, bit 0x2; elsewhere unknown); whether the system holds a
 //     fast open cookie for the server's address, with the SYNs carrying data to it
 //     that it recorded as lost (Linux: the kernel's tcp_metrics cache; elsewhere
-//     unknown); and what package tfo remembers about the server, which its API does
-//     not show: a new process remembers nothing.
+//     unknown); what package tfo remembers about the server, which its API does
+//     not show: a new process remembers nothing; and the path to the server (Linux):
+//     the device its packets leave by, whether they stay on this machine (loopback,
+//     or a veth to a container), and whether that device has RPS, without which a
+//     fast-opened response can overtake its SYN-ACK and wait 200 ms.
 //   - The first conn, dialed with package tfo, which asks the server for a cookie
 //     unless the system holds one: what became of fast open on it (tfo.Report), and
 //     the time from the start of the dial to the first byte of the answer.

@@ -213,6 +213,7 @@ func probe(ctx context.Context, cfg probeConfig) *Result {
 	}
 	res.Address = ap.String()
 	res.Local.Cache = readCache(ap.Addr())
+	res.Local.Path = pathTo(ap.Addr())
 	ex := newExchange(cfg, host, ap)
 
 	res.First = dialTFO(ctx, cfg, ex)

@@ -255,7 +255,8 @@ func decodeResult(t *testing.T, stdout, stderr string) *Result {
 	}
 	checkKeys(t, "result", raw, "target", "address", "send", "send_bytes", "local", "first", "rounds", "summary", "cache_after", "verdict", "verdict_text", "advice")
 	local := raw["local"].(map[string]any)
-	checkKeys(t, "local", local, "os", "kernel", "platform_fast_open", "setting", "cache", "memory")
+	checkKeys(t, "local", local, "os", "kernel", "platform_fast_open", "setting", "cache", "memory", "path")
+	checkKeys(t, "local.path", local["path"], "device", "same_host", "rps")
 	checkKeys(t, "local.setting", local["setting"], "name", "value", "client")
 	cacheKeys := []string{"readable", "cookie", "syn_drops", "syn_drop_age_ms"}
 	checkKeys(t, "local.cache", local["cache"], cacheKeys...)

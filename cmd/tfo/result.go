@@ -62,6 +62,26 @@ type Local struct {
 
 	// Memory says what package tfo remembers about the server.
 	Memory string `json:"memory"`
+
+	// Path is the way to the address, as far as this machine tells it.
+	Path Path `json:"path"`
+}
+
+// Path is the way packets take to the address from this machine.
+type Path struct {
+	// Device is the network device they leave by, empty when unknown.
+	Device string `json:"device"`
+
+	// SameHost reports whether they stay on this machine: the address is a loopback
+	// one or one of this machine's own (Device is then lo), or Device is one end of a
+	// pair whose other end is in another network namespace, as a container's veth is.
+	SameHost bool `json:"same_host"`
+
+	// RPS reports whether receive packet steering is on for Device (its first
+	// receive queue's rps_cpus names a processor); null when unknown. On a same-host
+	// path without it, a fast-opened response can overtake its SYN-ACK, and wait
+	// 200 ms for the server to send it again.
+	RPS *bool `json:"rps"`
 }
 
 // Setting is the system's fast open setting for clients.

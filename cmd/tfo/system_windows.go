@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/windows"
 )
@@ -17,3 +18,6 @@ func kernelRelease() string {
 
 // clientSetting returns an unknown setting: the probe does not read Windows's.
 func clientSetting() Setting { return Setting{} }
+
+// pathTo tells nothing of the path: only Linux's is read.
+func pathTo(netip.Addr) Path { return Path{} }
