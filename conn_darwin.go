@@ -63,7 +63,7 @@ func dialFastOpen(uintptr) error {
 	return nil
 }
 
-var errClientOff = errors.New("net.inet.tcp.fastopen lacks the client bit")
+var errClientOff = errors.New("tfo: net.inet.tcp.fastopen lacks the client bit")
 
 // connectData starts connecting socket fd to sa with b, and returns how many bytes of b
 // it queued. On a non-blocking socket the error is EINPROGRESS while the handshake goes

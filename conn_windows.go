@@ -121,7 +121,7 @@ func wrapSocket(h windows.Handle) (*net.TCPConn, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		c.Close()
-		return nil, errors.New("not a TCP socket")
+		return nil, errors.New("tfo: not a TCP socket")
 	}
 	return tc, nil
 }

@@ -728,7 +728,7 @@ func dialOpError(d *net.Dialer, network string, raddr net.Addr, err error) error
 
 // errFastOpenRefused says that the system refused fast open on a socket whose connect
 // was already deferred; the address is dialed again without it.
-var errFastOpenRefused = errors.New("fast open refused")
+var errFastOpenRefused = errors.New("tfo: fast open refused since the dial")
 
 // retryable reports whether a deferred connect that failed with err may go on with the
 // host's next address: either the address took no connection, so it got no data, or the
@@ -744,33 +744,26 @@ func retryable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
-// errTimeout and errCanceled are the errors of a dial that ran out of time ("i/o
-// timeout", matching context.DeadlineExceeded) or was canceled ("operation was
-// canceled", matching context.Canceled): net's own, taken from dials that fail before
-// they make a socket, so that a deferred connect fails exactly as net.Dialer's dial.
-var errTimeout, errCanceled = netDialErrors()
+// errTimeout and errCanceled are the errors of a dial that ran out of time or was
+// canceled, as net's dial reports them (mapErr in net/net.go): "i/o timeout", a
+// timeout that matches context.DeadlineExceeded, and "operation was canceled", which
+// matches context.Canceled. net does not export its values, so these copy their types.
+var (
+	errTimeout  error = &timeoutError{}
+	errCanceled error = canceledError{}
+)
 
-func netDialErrors() (timeout, canceled error) {
-	var d net.Dialer
-	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
-	_, terr := d.DialContext(ctx, "tcp", "127.0.0.1:9")
-	cancel()
-	ctx, cancel = context.WithCancel(context.Background())
-	cancel()
-	_, cerr := d.DialContext(ctx, "tcp", "127.0.0.1:9")
-	var oe *net.OpError
-	if errors.As(terr, &oe) && errors.Is(oe.Err, context.DeadlineExceeded) {
-		timeout = oe.Err
-	} else {
-		timeout = os.ErrDeadlineExceeded
-	}
-	if errors.As(cerr, &oe) && errors.Is(oe.Err, context.Canceled) {
-		canceled = oe.Err
-	} else {
-		canceled = context.Canceled
-	}
-	return timeout, canceled
-}
+type timeoutError struct{}
+
+func (*timeoutError) Error() string     { return "i/o timeout" }
+func (*timeoutError) Timeout() bool     { return true }
+func (*timeoutError) Temporary() bool   { return true }
+func (*timeoutError) Is(err error) bool { return err == context.DeadlineExceeded }
+
+type canceledError struct{}
+
+func (canceledError) Error() string     { return "operation was canceled" }
+func (canceledError) Is(err error) bool { return err == context.Canceled }
 
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {

@@ -70,7 +70,7 @@ func newSocket(ctx context.Context, d *net.Dialer, network string, la, ra *net.T
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		c.Close()
-		return nil, errors.New("not a TCP socket")
+		return nil, errors.New("tfo: not a TCP socket")
 	}
 	// As with net.Dialer, a keep-alive that cannot be set does not fail the dial.
 	setKeepAlive(tc, d)
