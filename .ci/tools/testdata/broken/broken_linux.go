@@ -1,4 +1,0 @@
-// Package broken does not type-check for linux.
-package broken
-
-func f() int { return "one" }
