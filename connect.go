@@ -389,51 +389,22 @@ func (pl *dialPlan) connectError(ctx context.Context, raddr *net.TCPAddr, err er
 // connect the conn, for ReadWait, then connects it without data. The caller's deadline
 // for op fails the wait, not the connect.
 func (c *Conn) awaitSocket(op string, read bool) (*net.TCPConn, error) {
-	p := c.p
 	var deadline, readWait deadlineTimer
 	defer deadline.stop()
 	defer readWait.stop()
 	for {
 		now := time.Now()
-		p.mu.Lock()
-		if c.state.Load() != statePending {
-			p.mu.Unlock()
+		w := c.look(read, now)
+		switch {
+		case w.settled:
 			return c.settledSocket(op)
-		}
-		if p.established {
-			tc := c.tc
-			p.mu.Unlock()
-			return tc, nil
-		}
-		dl := p.wdl
-		if read {
-			dl = p.rdl
-		}
-		run := p.run
-		if run == nil && !p.checked {
-			// A socket that connected during the dial needs no connect.
-			p.checked = true
-			if tc := c.tc; !deferred(tc) {
-				c.establishLocked(nil)
-				p.mu.Unlock()
+		case w.tc != nil:
+			if w.connectedAtDial {
 				c.settle()
-				return tc, nil
 			}
+			return w.tc, nil
 		}
-		startAt := time.Time{} // when this call should start the connect itself
-		if run == nil && read {
-			if p.readWaitEnd.IsZero() {
-				p.readWaitEnd = now.Add(p.plan.readWait)
-				if ap, ok := addrPort(p.raddr); ok && speaksFirst.known(ap, now) {
-					p.readWaitEnd, p.speaker = now, true
-				}
-			}
-			startAt = p.readWaitEnd
-		}
-		wake := p.wakeChan()
-		p.mu.Unlock()
-
-		if run == nil && (!read || !now.Before(startAt)) {
+		if w.mayStart && !now.Before(w.startAt) {
 			if err, ok := c.startWithout(op, read); ok {
 				if err != nil {
 					return nil, err
@@ -441,21 +412,68 @@ func (c *Conn) awaitSocket(op string, read bool) (*net.TCPConn, error) {
 				continue
 			}
 		}
-		expired, passed := deadline.at(dl)
+		expired, passed := deadline.at(w.deadline)
 		if passed {
 			return nil, c.opError(op, os.ErrDeadlineExceeded)
 		}
 		var waited <-chan time.Time
-		if !startAt.IsZero() {
-			waited, _ = readWait.at(startAt)
+		if !w.startAt.IsZero() {
+			waited, _ = readWait.at(w.startAt)
 		}
 		select {
-		case <-wake:
+		case <-w.wake:
 		case <-expired:
 			return nil, c.opError(op, os.ErrDeadlineExceeded)
 		case <-waited:
 		}
 	}
+}
+
+// A look is what awaitSocket learns of the conn each time it looks.
+type look struct {
+	settled         bool         // the conn no longer pending: settledSocket tells the rest
+	tc              *net.TCPConn // the socket, once it has completed its handshake
+	connectedAtDial bool         // tc connected during the dial, as this look found
+
+	deadline time.Time // the caller's
+	mayStart bool      // no connect has started: the caller may start one, at startAt
+	startAt  time.Time // for a Read, when its wait for a Write ends
+	wake     <-chan struct{}
+}
+
+// look returns what awaitSocket, waiting for a Read if read, needs to know of the conn
+// at now. The first look finds whether the socket connected during the dial.
+func (c *Conn) look(read bool, now time.Time) look {
+	p := c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case c.state.Load() != statePending:
+		return look{settled: true}
+	case p.established:
+		return look{tc: c.tc}
+	case p.run == nil && !p.checked:
+		p.checked = true
+		if !deferred(c.tc) {
+			c.establishLocked(nil)
+			return look{tc: c.tc, connectedAtDial: true}
+		}
+	}
+	w := look{deadline: p.wdl, mayStart: p.run == nil, wake: p.wakeChan()}
+	if !read {
+		return w
+	}
+	w.deadline = p.rdl
+	if w.mayStart {
+		if p.readWaitEnd.IsZero() {
+			p.readWaitEnd = now.Add(p.plan.readWait)
+			if ap, ok := addrPort(p.raddr); ok && speaksFirst.known(ap, now) {
+				p.readWaitEnd, p.speaker = now, true
+			}
+		}
+		w.startAt = p.readWaitEnd
+	}
+	return w
 }
 
 // startWithout starts the connect without data, if no other call holds p.connect and

@@ -494,58 +494,26 @@ func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.D
 	if len(fallbacks) == 0 {
 		return serial(ctx, primaries, true, func() bool { return false }, try, retry, fail)
 	}
-	returned := make(chan struct{})
-	defer close(returned)
-	results := make(chan result)
-	// An attempt races when the other family may still connect: its list has started
-	// and not ended.
-	var primaryDone, fallbacksStarted, fallbacksDone atomic.Bool
-	racing := [2]func() bool{
-		func() bool { return !primaryDone.Load() },                              // for a fallback
-		func() bool { return fallbacksStarted.Load() && !fallbacksDone.Load() }, // for a primary
-	}
-	start := func(ctx context.Context, primary bool) {
-		ras, done, other := fallbacks, &fallbacksDone, racing[0]
-		if primary {
-			ras, done, other = primaries, &primaryDone, racing[1]
-		}
-		r := serial(ctx, ras, primary, other, try, retry, fail)
-		done.Store(true)
-		select {
-		case results <- r:
-		case <-returned:
-			if r.tc != nil {
-				r.tc.Close()
-			}
-		}
-	}
+	rc := &racer{try: try, retry: retry, fail: fail, results: make(chan result), returned: make(chan struct{})}
+	defer close(rc.returned)
+	p, f := &addrFamily{ras: primaries, primary: true}, &addrFamily{ras: fallbacks}
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
-	go start(pctx, true)
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	p.started.Store(true)
+	go rc.run(pctx, p, f)
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
-	var primary, fallback *result
+	var failed raceFailures
 	for {
 		select {
 		case <-timer.C:
-			fctx, fcancel := context.WithCancel(ctx)
-			defer fcancel()
-			fallbacksStarted.Store(true)
-			go start(fctx, false)
-		case r := <-results:
-			if r.err == nil {
-				if !r.primary && primary != nil {
-					r.lost = primary.err
-				}
-				return r
-			}
-			if r.primary {
-				primary = &r
-			} else {
-				fallback = &r
-			}
-			if primary != nil && fallback != nil {
-				return *primary
+			f.started.Store(true)
+			go rc.run(fctx, f, p)
+		case r := <-rc.results:
+			if over, won := failed.add(r); over {
+				return won
 			}
 			if r.primary && timer.Stop() {
 				// The primaries failed before the delay: start the fallbacks now.
@@ -553,6 +521,63 @@ func race(ctx context.Context, primaries, fallbacks []*net.TCPAddr, delay time.D
 			}
 		}
 	}
+}
+
+// An addrFamily is one address family's list of a race.
+type addrFamily struct {
+	ras           []*net.TCPAddr
+	primary       bool
+	started, done atomic.Bool
+}
+
+// racing reports whether the family may still connect: its list has started and not
+// ended. An attempt of the other family then races it.
+func (f *addrFamily) racing() bool { return f.started.Load() && !f.done.Load() }
+
+// A racer runs the families of a race.
+type racer struct {
+	try      func(context.Context, attempt) result
+	retry    func(error) bool
+	fail     func(*net.TCPAddr, error) error
+	results  chan result
+	returned chan struct{} // closed once race has returned
+}
+
+// run tries f's addresses one after another, racing other, and hands the result to
+// race, or closes its socket if race has returned.
+func (rc *racer) run(ctx context.Context, f, other *addrFamily) {
+	r := serial(ctx, f.ras, f.primary, other.racing, rc.try, rc.retry, rc.fail)
+	f.done.Store(true)
+	select {
+	case rc.results <- r:
+	case <-rc.returned:
+		if r.tc != nil {
+			r.tc.Close()
+		}
+	}
+}
+
+// raceFailures holds what failed in a race.
+type raceFailures struct{ primary, fallback *result }
+
+// add takes r, a family's result, and reports whether the race is over, with what it
+// returns: r if it connected, the primaries' error once both families failed.
+func (rf *raceFailures) add(r result) (over bool, won result) {
+	if r.err == nil {
+		if !r.primary && rf.primary != nil {
+			r.lost = rf.primary.err
+		}
+		return true, r
+	}
+	if r.primary {
+		rf.primary = &r
+	} else {
+		rf.fallback = &r
+	}
+	if rf.primary != nil && rf.fallback != nil {
+		return true, *rf.primary
+	}
+	return false, result{}
 }
 
 // serial tries ras one after another for race. racing tells, as each attempt starts,
