@@ -348,41 +348,55 @@ func (c *conn) do(typ, flags uint16, cmd, version uint8, attrs []byte, each func
 		if err != nil {
 			return os.NewSyscallError("recvfrom", err)
 		}
-		for b := buf[:n]; len(b) > 0; {
-			if len(b) < unix.SizeofNlMsghdr {
-				return errMalformed
-			}
-			l := int(binary.NativeEndian.Uint32(b))
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return errMalformed
-			}
-			m := b[:l]
-			b = b[min(align4(l), len(b)):]
-			if binary.NativeEndian.Uint32(m[8:]) != c.seq {
-				continue // the answer to an earlier request
-			}
-			body := m[unix.SizeofNlMsghdr:]
-			switch binary.NativeEndian.Uint16(m[4:]) {
-			case unix.NLMSG_ERROR, unix.NLMSG_DONE:
-				// An error or acknowledgement is an int, the negated errno (0 for an
-				// acknowledgement), then the request; a dump's end may carry one too.
-				if len(body) < 4 {
-					return nil
-				}
-				if errno := int32(binary.NativeEndian.Uint32(body)); errno < 0 {
-					return os.NewSyscallError("netlink", unix.Errno(-errno))
-				}
-				return nil
-			default:
-				if len(body) < genlHdrLen {
-					return errMalformed
-				}
-				if each != nil {
-					if err := each(body[genlHdrLen:]); err != nil {
-						return err
-					}
-				}
+		if done, err := c.read(buf[:n], each); done || err != nil {
+			return err
+		}
+	}
+}
+
+// read calls each with the attributes of each message in b, a datagram of replies to
+// request c.seq, and reports whether it holds the last: the acknowledgement, a dump's
+// end, or an error, which it returns.
+func (c *conn) read(b []byte, each func([]byte) error) (done bool, err error) {
+	for len(b) > 0 {
+		if len(b) < unix.SizeofNlMsghdr {
+			return true, errMalformed
+		}
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return true, errMalformed
+		}
+		m := b[:l]
+		b = b[min(align4(l), len(b)):]
+		if binary.NativeEndian.Uint32(m[8:]) != c.seq {
+			continue // the answer to an earlier request
+		}
+		body := m[unix.SizeofNlMsghdr:]
+		switch binary.NativeEndian.Uint16(m[4:]) {
+		case unix.NLMSG_ERROR, unix.NLMSG_DONE:
+			return true, ackError(body)
+		}
+		if len(body) < genlHdrLen {
+			return true, errMalformed
+		}
+		if each != nil {
+			if err := each(body[genlHdrLen:]); err != nil {
+				return true, err
 			}
 		}
 	}
+	return false, nil
+}
+
+// ackError returns the error of body, an error or acknowledgement message's: an int,
+// the negated errno (0 for an acknowledgement), then the request. A dump's end may
+// carry one too, or nothing.
+func ackError(body []byte) error {
+	if len(body) < 4 {
+		return nil
+	}
+	if errno := int32(binary.NativeEndian.Uint32(body)); errno < 0 {
+		return os.NewSyscallError("netlink", unix.Errno(-errno))
+	}
+	return nil
 }
