@@ -142,28 +142,8 @@ func measureLink(ctx context.Context, rtt time.Duration, n int, prog *progress) 
 		if r >= 0 {
 			prog.set("link, %v round trip: %d/%d", rtt, r+1, n)
 		}
-		for k := range res.cases {
-			c := &res.cases[k]
-			for j := range sides {
-				i := (j + r + 1) % len(sides) // which side goes first alternates
-				d, fast, err := c.sample(ctx, clients[i])
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				if err != nil {
-					return nil, fmt.Errorf("%s %s: %w", sides[i].name, c.name, err)
-				}
-				if sides[i].name == "tfo" {
-					res.tfoConns++
-				}
-				if r < 0 {
-					continue
-				}
-				c.ms[i] = append(c.ms[i], float64(d)/float64(time.Millisecond))
-				if fast {
-					c.fast[i]++
-				}
-			}
+		if err := res.round(ctx, r, clients); err != nil {
+			return nil, err
 		}
 	}
 	active, err := link.A.ReadTCPExt()
@@ -178,6 +158,35 @@ func measureLink(ctx context.Context, rtt time.Duration, n int, prog *progress) 
 	res.passive = passive["TCPFastOpenPassive"] - passiveBefore["TCPFastOpenPassive"]
 	prog.clear()
 	return res, nil
+}
+
+// round measures one sample of each case with each side, the side that goes first
+// alternating with r; round -1 warms up and keeps nothing.
+func (res *linkResults) round(ctx context.Context, r int, clients [2]*linkClient) error {
+	for k := range res.cases {
+		c := &res.cases[k]
+		for j := range sides {
+			i := (j + r + 1) % len(sides)
+			d, fast, err := c.sample(ctx, clients[i])
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", sides[i].name, c.name, err)
+			}
+			if sides[i].name == "tfo" {
+				res.tfoConns++
+			}
+			if r < 0 {
+				continue
+			}
+			c.ms[i] = append(c.ms[i], float64(d)/float64(time.Millisecond))
+			if fast {
+				c.fast[i]++
+			}
+		}
+	}
+	return nil
 }
 
 // rawSample dials, writes a request, and reads the reply.

@@ -81,41 +81,51 @@ func measureLoopback(ctx context.Context, n, rounds int, prog *progress) (*loopb
 		prog.set("loopback: round %d/%d", r+1, rounds)
 		for j := range sides {
 			i := (j + r) % len(sides) // which side goes first alternates
-			s := sides[i]
-			var before map[string]int64
-			if s.name == "tfo" {
-				before, _ = netns.ReadTCPExt()
+			if err := res.measure(i, replyAddr[i], echoAddr[i], segs); err != nil {
+				return nil, err
 			}
-			segsBefore := segs()
-			perSec, allocs, err := cycles(s.dial, replyAddr[i], n)
-			if err != nil {
-				return nil, fmt.Errorf("%s cycles: %w", s.name, err)
-			}
-			res.cycleSegs[i] += segs() - segsBefore
-			res.cyclesMade[i] += int64(n)
-			res.cyclesPerSec[i] = append(res.cyclesPerSec[i], perSec)
-			res.allocs[i] = append(res.allocs[i], allocs)
-			if s.name == "tfo" {
-				after, err := netns.ReadTCPExt()
-				if err == nil && before != nil {
-					res.counted = true
-					res.active += after["TCPFastOpenActive"] - before["TCPFastOpenActive"]
-					res.passive += after["TCPFastOpenPassive"] - before["TCPFastOpenPassive"]
-				}
-				res.tfoCycles += int64(n)
-			}
-			segsBefore = segs()
-			perSec, err = roundTrips(s.dial, echoAddr[i], tripsPerCycle*n)
-			if err != nil {
-				return nil, fmt.Errorf("%s round trips: %w", s.name, err)
-			}
-			res.tripSegs[i] += segs() - segsBefore
-			res.tripsMade[i] += int64(tripsPerCycle * n)
-			res.tripsPerSec[i] = append(res.tripsPerSec[i], perSec)
 		}
 	}
 	prog.clear()
 	return res, nil
+}
+
+// measure runs res.n cycles against replyAddr and tripsPerCycle*res.n round trips
+// against echoAddr with side i, and adds what they took to res; segs reads the segments
+// sent so far.
+func (res *loopback) measure(i int, replyAddr, echoAddr string, segs func() int64) error {
+	s, n := sides[i], res.n
+	var before map[string]int64
+	if s.name == "tfo" {
+		before, _ = netns.ReadTCPExt()
+	}
+	segsBefore := segs()
+	perSec, allocs, err := cycles(s.dial, replyAddr, n)
+	if err != nil {
+		return fmt.Errorf("%s cycles: %w", s.name, err)
+	}
+	res.cycleSegs[i] += segs() - segsBefore
+	res.cyclesMade[i] += int64(n)
+	res.cyclesPerSec[i] = append(res.cyclesPerSec[i], perSec)
+	res.allocs[i] = append(res.allocs[i], allocs)
+	if s.name == "tfo" {
+		after, err := netns.ReadTCPExt()
+		if err == nil && before != nil {
+			res.counted = true
+			res.active += after["TCPFastOpenActive"] - before["TCPFastOpenActive"]
+			res.passive += after["TCPFastOpenPassive"] - before["TCPFastOpenPassive"]
+		}
+		res.tfoCycles += int64(n)
+	}
+	segsBefore = segs()
+	perSec, err = roundTrips(s.dial, echoAddr, tripsPerCycle*n)
+	if err != nil {
+		return fmt.Errorf("%s round trips: %w", s.name, err)
+	}
+	res.tripSegs[i] += segs() - segsBefore
+	res.tripsMade[i] += int64(tripsPerCycle * n)
+	res.tripsPerSec[i] = append(res.tripsPerSec[i], perSec)
+	return nil
 }
 
 // cycles runs n cycles of dial, write, read and close against addr. It returns how many

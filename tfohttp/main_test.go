@@ -16,6 +16,3 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
-
-// goleakVerifyNone checks for leaked goroutines, after the test's other cleanups.
-func goleakVerifyNone(t *testing.T) { goleak.VerifyNone(t) }

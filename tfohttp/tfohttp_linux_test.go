@@ -20,6 +20,7 @@ import (
 	"github.com/fastopen/tfo/internal/delaylink"
 	"github.com/fastopen/tfo/internal/netns"
 	"github.com/fastopen/tfo/tfohttp"
+	"go.uber.org/goleak"
 )
 
 // replayDelay is how long after a SYN with data the link sends its copy.
@@ -59,7 +60,7 @@ func (h *tooEarly) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // requests Early reports: a request in the SYN, on its conn and on the copy's, and no
 // request after the handshake, over TLS, or from net.
 func TestEarly(t *testing.T) {
-	t.Cleanup(func() { goleakVerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the test's other cleanups
 	netns.Require(t, "TestEarly needs root on Linux, for network namespaces")
 	link, err := delaylink.New(delaylink.Config{RTT: 10 * time.Millisecond, ReplaySYNData: replayDelay})
 	if err != nil {
