@@ -36,7 +36,7 @@ func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*n
 	if !fileConnWorks() {
 		return dialNet(ctx, d, network, address)
 	}
-	return dialFirst(ctx, d, network, address)
+	return dialUnconnected(ctx, d, network, address)
 }
 
 // newSocket makes the socket of a dial to ra, runs d's ControlContext on it, binds it

@@ -24,7 +24,7 @@ import (
 // has not connected, and the address to connect it to. d's ControlContext runs on the
 // socket before it is bound.
 func dialSocket(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
-	tc, ra, err := dialFirst(ctx, d, network, address)
+	tc, ra, err := dialUnconnected(ctx, d, network, address)
 	if err == nil && ra.Port == 0 {
 		// A connect to port 0 fails at once (in_pcbconnect_setup in FreeBSD's
 		// sys/netinet/in_pcb.c, in_pcbladdr in darwin's bsd/netinet/in_pcb.c): fail the

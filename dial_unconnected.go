@@ -13,10 +13,10 @@ import (
 // socket: dialSocket returns a *net.TCPConn around a socket that has not connected, and
 // sendFirst connects it. This file holds what their dialSocket shares.
 
-// dialFirst resolves address for a dial with d and makes the socket for the address it
-// dials first, with the platform's newSocket: the work of dialSocket on these
-// platforms. The socket has not connected.
-func dialFirst(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
+// dialUnconnected resolves address for a dial with d and makes the socket for the
+// address it dials first, with the platform's newSocket: the work of dialSocket on
+// these platforms. The socket has not connected.
+func dialUnconnected(ctx context.Context, d *net.Dialer, network, address string) (*net.TCPConn, *net.TCPAddr, error) {
 	if address == "" {
 		return nil, nil, &net.OpError{Op: "dial", Net: network, Err: errMissingAddress}
 	}
