@@ -50,28 +50,7 @@ func printResult(w io.Writer, res *Result) {
 	p("first conn\t%s", connText(res.First))
 	if len(res.Rounds) > 0 {
 		p("")
-		p("round\ttfo outcome\ttfo first byte\tnet first byte\tnet connect")
-		for i, r := range res.Rounds {
-			n := strconv.Itoa(i + 1)
-			if r.NetFirst {
-				n += " (net first)"
-			}
-			p("  %s\t%s\t%s\t%s\t%s", n, outcomeName(r.TFO.Outcome), tfoTime(r.TFO), netTime(r.Net.FirstByteMS, r.Net.Error), netTime(r.Net.ConnectMS, ""))
-		}
-		s := res.Summary
-		p("  median\t\t%s\t%s\t%s", msText(s.TFOFirstByteMS), msText(s.NetFirstByteMS), msText(s.RTTMS))
-		if s.SavedMS >= 0 {
-			p("tfo saved %s to the first byte, %.2f round trips (net's connect takes one)", msText(s.SavedMS), s.SavedRTTs)
-		} else {
-			p("tfo took %s longer to the first byte, %.2f round trips (net's connect takes one)", msText(-s.SavedMS), -s.SavedRTTs)
-		}
-		for _, r := range res.Rounds {
-			for _, e := range []string{r.TFO.Error, r.Net.Error} {
-				if e != "" {
-					p("  error\t%s", e)
-				}
-			}
-		}
+		printRounds(p, res)
 	}
 	p("")
 	p("cookie cache after\t%s", cacheText(res.CacheAfter, res.Address))
@@ -91,6 +70,32 @@ func printResult(w io.Writer, res *Result) {
 	}
 	p("verdict: %s (%s)", res.VerdictText, res.Verdict)
 	p("  %s", res.Advice)
+}
+
+// printRounds prints the rounds of res with p, their medians and the time saved.
+func printRounds(p func(format string, args ...any), res *Result) {
+	p("round\ttfo outcome\ttfo first byte\tnet first byte\tnet connect")
+	for i, r := range res.Rounds {
+		n := strconv.Itoa(i + 1)
+		if r.NetFirst {
+			n += " (net first)"
+		}
+		p("  %s\t%s\t%s\t%s\t%s", n, outcomeName(r.TFO.Outcome), tfoTime(r.TFO), netTime(r.Net.FirstByteMS, r.Net.Error), netTime(r.Net.ConnectMS, ""))
+	}
+	s := res.Summary
+	p("  median\t\t%s\t%s\t%s", msText(s.TFOFirstByteMS), msText(s.NetFirstByteMS), msText(s.RTTMS))
+	if s.SavedMS >= 0 {
+		p("tfo saved %s to the first byte, %.2f round trips (net's connect takes one)", msText(s.SavedMS), s.SavedRTTs)
+	} else {
+		p("tfo took %s longer to the first byte, %.2f round trips (net's connect takes one)", msText(-s.SavedMS), -s.SavedRTTs)
+	}
+	for _, r := range res.Rounds {
+		for _, e := range []string{r.TFO.Error, r.Net.Error} {
+			if e != "" {
+				p("  error\t%s", e)
+			}
+		}
+	}
 }
 
 func roundOutcomes(rounds []Round) []tfo.Outcome {
