@@ -242,11 +242,25 @@ func ExampleCounts() {
 	//
 	//	expvar.Publish("tfo", expvar.Func(func() any { return tfo.Counts() }))
 	//
-	// The map's keys are the outcomes' short names in JSON.
-	b, err := json.Marshal(map[tfo.Outcome]uint64{tfo.OutcomeFastOpened: 1200, tfo.OutcomeCookieReceived: 3})
+	// The map's keys are the outcomes' short names in JSON. Here a conn dialed with
+	// fast open turned off counts once, when it connects.
+	ln, err := tfo.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	before := tfo.Counts()[tfo.OutcomeDisabled]
+	d := tfo.Dialer{DisableTFO: true}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Close()
+	after := tfo.Counts()
+	b, err := json.Marshal(map[tfo.Outcome]uint64{tfo.OutcomeDisabled: after[tfo.OutcomeDisabled] - before})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(string(b))
-	// Output: {"cookie-received":3,"fast-opened":1200}
+	// Output: {"disabled":1}
 }

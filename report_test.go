@@ -3,15 +3,24 @@ package tfo
 import (
 	"errors"
 	"net"
+	"strings"
 	"testing"
 )
 
 // TestOutcomeText checks that every outcome has a name that reads back, and a sentence.
 func TestOutcomeText(t *testing.T) {
+	names, texts := map[string]bool{}, map[string]bool{}
 	for o := range numOutcomes {
 		b, err := o.MarshalText()
 		if err != nil || len(b) == 0 {
 			t.Errorf("%d: MarshalText = %q, %v", o, b, err)
+		}
+		if names[string(b)] || texts[o.String()] {
+			t.Errorf("%q: its name or its words are another outcome's too", b)
+		}
+		names[string(b)], texts[o.String()] = true, true
+		if strings.Trim(string(b), "abcdefghijklmnopqrstuvwxyz-") != "" {
+			t.Errorf("%q: a name is lower-case words joined by dashes", b)
 		}
 		var back Outcome
 		if err := back.UnmarshalText(b); err != nil || back != o {
