@@ -17,6 +17,7 @@ type loopback struct {
 	n, rounds    int
 	cyclesPerSec [2][]float64
 	allocs       [2][]float64
+	cpuPerCycle  [2][]float64 // microseconds of process CPU, user and system
 	tripsPerSec  [2][]float64
 
 	counted         bool  // the TcpExt counters could be read
@@ -100,10 +101,12 @@ func (res *loopback) measure(i int, replyAddr, echoAddr string, segs func() int6
 		before, _ = netns.ReadTCPExt()
 	}
 	segsBefore := segs()
+	cpuBefore := processCPU()
 	perSec, allocs, err := cycles(s.dial, replyAddr, n)
 	if err != nil {
 		return fmt.Errorf("%s cycles: %w", s.name, err)
 	}
+	res.cpuPerCycle[i] = append(res.cpuPerCycle[i], float64(processCPU()-cpuBefore)/float64(time.Microsecond)/float64(n))
 	res.cycleSegs[i] += segs() - segsBefore
 	res.cyclesMade[i] += int64(n)
 	res.cyclesPerSec[i] = append(res.cyclesPerSec[i], perSec)
@@ -213,11 +216,13 @@ func (res *loopback) print(w io.Writer, inNamespace bool) {
 	row("cycles/s", "%.0f", res.cyclesPerSec, fmt.Sprintf("×%.3f", res.cyclesRatio()), span("×%.3f", ratios(res.cyclesPerSec)),
 		limit(res.segsLimit(res.cycleSegs, res.cyclesMade)))
 	row("allocs/cycle", "%.1f", res.allocs, fmt.Sprintf("%+.1f", res.extraAllocs()), span("%+.1f", differences(res.allocs)), "")
+	row("CPU µs/cycle", "%.1f", res.cpuPerCycle, fmt.Sprintf("×%.3f", pairedRatio(res.cpuPerCycle)), span("×%.3f", ratios(res.cpuPerCycle)), "")
 	row("round trips/s", "%.0f", res.tripsPerSec, fmt.Sprintf("×%.3f", res.tripsRatio()), span("×%.3f", ratios(res.tripsPerSec)),
 		limit(res.segsLimit(res.tripSegs, res.tripsMade)))
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "A cycle is dial, write 64 bytes, read a 64-byte reply, close; allocations count client and server together.")
+	fmt.Fprintln(w, "A cycle is dial, write 64 bytes, read a 64-byte reply, close; allocations and CPU (the process's, user and")
+	fmt.Fprintln(w, "system) count client and server together.")
 	fmt.Fprintln(w, "tfo/net is the median of the rounds' ratios (for allocations, differences), each round running net and tfo back to back;")
 	fmt.Fprintln(w, "rounds min–max spans them. The limit is net's TCP segments per cycle or round trip over tfo's, both ends counting:")
 	fmt.Fprintln(w, "the ratio if the time went by the segments sent.")
