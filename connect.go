@@ -25,12 +25,11 @@ import (
 type pending struct {
 	plan dialPlan
 
-	// connect is held by a call that starts the connect or writes on the conn before it
-	// has connected: the first Write holds it until its bytes are written, so that a
-	// concurrent Write cannot overtake them.
-	connect sync.Mutex
-
-	mu          sync.Mutex
+	mu sync.Mutex
+	// held is true while a call holds the connect: the call that starts it, or a
+	// Write before the conn has connected, which holds it until its bytes are written,
+	// so that a concurrent Write cannot overtake them.
+	held        bool
 	run         *connectRun // the connect in progress, or the last one
 	established bool        // the socket has completed its handshake and is the conn's for good
 	checked     bool        // whether the socket connected during the dial has been asked
@@ -105,34 +104,57 @@ func (p *pending) wakeChan() <-chan struct{} {
 	return p.wake
 }
 
-// release gives up p.connect, and marks the conn connected if it has, so that later
-// calls go straight to its socket.
-func (c *Conn) release() {
-	c.p.connect.Unlock()
-	c.settle()
+// hold waits until no other call holds the connect, then holds it, for a Write.
+func (p *pending) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.held {
+		wake := p.wakeChan()
+		p.mu.Unlock()
+		<-wake
+		p.mu.Lock()
+	}
+	p.held = true
 }
 
-// settle marks an established conn connected, unless a call holds p.connect; that call
-// settles it when it releases p.connect.
-func (c *Conn) settle() {
+// release gives up the connect that the caller held, and marks the conn connected if
+// it has, so that later calls go straight to its socket.
+func (c *Conn) release() {
 	p := c.p
-	if !p.connect.TryLock() {
-		return
-	}
 	p.mu.Lock()
-	settled := p.established && c.state.Load() == statePending
-	if settled {
-		c.state.Store(stateConnected)
-	}
+	p.held = false
+	p.wakeLocked()
+	settled := c.settleLocked()
 	p.mu.Unlock()
 	if settled {
 		c.decideConnected()
 	}
-	p.connect.Unlock()
+}
+
+// settle marks an established conn connected, unless a call holds the connect; that
+// call settles it when it releases the connect.
+func (c *Conn) settle() {
+	p := c.p
+	p.mu.Lock()
+	settled := !p.held && c.settleLocked()
+	p.mu.Unlock()
+	if settled {
+		c.decideConnected()
+	}
+}
+
+// settleLocked marks an established conn connected, and reports whether it did. p.mu
+// is held, and no call holds the connect.
+func (c *Conn) settleLocked() bool {
+	if !c.p.established || c.state.Load() != statePending {
+		return false
+	}
+	c.state.Store(stateConnected)
+	return true
 }
 
 // start starts the deferred connect, carrying b, which may be empty, in its SYN. The
-// caller holds p.connect and has seen the conn pending with no connect started. If the
+// caller holds the connect and has seen the conn pending with no connect started. If the
 // connect is over by the time start returns, run is nil: err says how it went, and n
 // bytes of b were written. Otherwise a goroutine carries on with the connect and all of
 // b, and run tells when it is done.
@@ -476,20 +498,21 @@ func (c *Conn) look(read bool, now time.Time) look {
 	return w
 }
 
-// startWithout starts the connect without data, if no other call holds p.connect and
+// startWithout starts the connect without data, if no other call holds the connect and
 // no connect has started, and reports whether it could look. A socket that connected
 // during the dial is asked first.
 func (c *Conn) startWithout(op string, read bool) (err error, ok bool) {
 	p := c.p
-	if !p.connect.TryLock() {
-		return nil, false
-	}
-	defer c.release()
 	p.mu.Lock()
-	if c.state.Load() != statePending || p.established || p.run != nil {
+	switch {
+	case p.held:
+		p.mu.Unlock()
+		return nil, false
+	case c.state.Load() != statePending || p.established || p.run != nil:
 		p.mu.Unlock()
 		return nil, true
 	}
+	p.held = true
 	by := viaClose
 	if read {
 		by = viaReadWait
@@ -498,6 +521,7 @@ func (c *Conn) startWithout(op string, read bool) (err error, ok bool) {
 		}
 	}
 	p.mu.Unlock()
+	defer c.release()
 	_, _, err = c.start(nil, op, by)
 	return err, true
 }
@@ -561,7 +585,7 @@ func (c *Conn) awaitRun(run *connectRun) error {
 // connect with b's first bytes.
 func (c *Conn) writePending(b []byte) (int, error) {
 	p := c.p
-	p.connect.Lock()
+	p.hold()
 	defer c.release()
 	for {
 		p.mu.Lock()
