@@ -175,19 +175,6 @@ func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 	return outcomeNotTried, nil
 }
 
-// synData tells whether the SYN of c, an accepted connection, carried data, from
-// tcpi_tfo_syn_data_rcv, but not how many bytes.
-func synData(c syscall.RawConn) (int, error) {
-	ok, err := fastOpened(c)
-	switch {
-	case err != nil:
-		return 0, err
-	case ok:
-		return 0, errSYNDataCount
-	}
-	return 0, nil
-}
-
 // cookieCached reports false: fastOpenOutcome tells whether a cookie came.
 func cookieCached(netip.Addr) bool { return false }
 

@@ -100,19 +100,6 @@ func fastOpenOutcome(tc *net.TCPConn, raddr *net.TCPAddr) (Outcome, error) {
 	return OutcomeAcceptedPlain, nil
 }
 
-// synData tells whether the SYN of c, an accepted connection, carried data, from
-// the TCP_FASTOPEN flag, as fastOpened does, but not how many bytes.
-func synData(c syscall.RawConn) (int, error) {
-	ok, err := fastOpened(c)
-	switch {
-	case err != nil:
-		return 0, err
-	case ok:
-		return 0, errSYNDataCount
-	}
-	return 0, nil
-}
-
 // cookieCached reports false: FreeBSD does not tell.
 func cookieCached(netip.Addr) bool { return false }
 

@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fastopen/tfo/internal/tcpmetrics"
+	"github.com/fastopen/tfo/internal/workload"
 )
 
 // slowFor is how long a slow server drops SYNs: less than the first retransmission
@@ -56,34 +56,17 @@ func slowOn(t testing.TB, address string) {
 			}
 		})
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-time.After(slowFor):
-		case <-done:
-			return
-		}
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				answer(c.(*net.TCPConn))
-			}()
-		}
-	}()
+	served := make(chan func(), 1)
+	start := time.AfterFunc(slowFor, func() {
+		served <- workload.Serve(ln, func(c net.Conn) { answer(c.(*net.TCPConn)) })
+	})
 	t.Cleanup(func() {
 		filler.Close()
-		close(done)
-		ln.Close()
-		wg.Wait()
+		if start.Stop() {
+			ln.Close()
+			return
+		}
+		(<-served)()
 	})
 }
 

@@ -222,6 +222,19 @@ func unreachable(err error) bool {
 // lost (tcp_heuristics, bsd/netinet/tcp_cache.c in xnu), and FreeBSD does not tell.
 func synDataLost(*net.TCPConn) bool { return false }
 
+// synData tells whether the SYN of c, an accepted connection, carried data, as
+// fastOpened does, but not how many bytes.
+func synData(c syscall.RawConn) (int, error) {
+	ok, err := fastOpened(c)
+	switch {
+	case err != nil:
+		return 0, err
+	case ok:
+		return 0, errSYNDataCount
+	}
+	return 0, nil
+}
+
 // errSYNDataCount is synData's error for an accepted connection whose SYN carried data:
 // the system tells that it did, not how many bytes.
 var errSYNDataCount = fmt.Errorf("tfo: SYNData: the system tells whether the SYN carried data, not how many bytes: %w", errors.ErrUnsupported)
