@@ -92,13 +92,14 @@ func tcpState(fd int) byte {
 }
 
 // tryFirst writes b, the first bytes of tc, whose socket dialSocket made, without
-// waiting. If the connect was deferred, the write sends the SYN carrying as much of b as
-// it holds (tcp_sendmsg_fastopen in net/ipv4/tcp.c), or with an empty b a SYN without
-// data; over loopback the handshake is over when it returns. tryFirst returns how many
-// bytes of b the socket took, and whether the connect is over: then err says how it went,
-// as sendFirst's, and o what became of fast open, as fastOpenOutcome tells it, read from
-// the struct tcp_info that told that the connect was over. A socket that connected
+// waiting. If the connect was deferred, the write sends the SYN with as much of b as it
+// holds (tcp_sendmsg_fastopen in net/ipv4/tcp.c); an empty b sends a SYN without data.
+// Over loopback the handshake is over when the write returns. A socket that connected
 // during the dial just writes b.
+//
+// tryFirst returns how many bytes of b the socket took, and whether the connect is
+// over. If it is, err says how it went, as sendFirst's does, and o what became of fast
+// open, from the struct tcp_info that told that the connect was over.
 func tryFirst(tc *net.TCPConn, b []byte) (n int, done bool, o Outcome, err error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {

@@ -90,19 +90,19 @@ func socket(ip4 bool) (windows.Handle, error) {
 
 // wrapSocket returns a *net.TCPConn around a duplicate of socket h, which it closes.
 //
-// net.FileConn takes an *os.File, and the only public way to make one, os.NewFile,
-// makes a file whose Close calls CloseHandle (internal/poll's FD.destroy calls
-// closesocket only for the kinds that package net makes), while Windows sockets must
-// be closed with closesocket ("Do not use the CloseHandle function to close a socket",
-// CloseHandle, Remarks): CloseHandle skips the Winsock bookkeeping of the socket. So
-// the file gets h marked HANDLE_FLAG_PROTECT_FROM_CLOSE (SetHandleInformation, which
-// takes socket handles), and its Close, which also drops its finalizer, leaves h open;
-// h is then unmarked and closed with closesocket. Until then the handle stays open, so
-// no other handle can take its value. The file's Close runs right after net.FileConn
-// has duplicated h with WSADuplicateSocket and before any I/O on either.
+// net.FileConn takes an *os.File, which only os.NewFile makes. That file's Close calls
+// CloseHandle: internal/poll's FD.destroy calls closesocket only for package net's own
+// kinds. A socket must be closed with closesocket instead ("Do not use the CloseHandle
+// function to close a socket", CloseHandle, Remarks), which does Winsock's bookkeeping.
 //
-// Closing a protected handle raises an exception in a process being debugged, where
-// Go's runtime would crash on it: there the file closes h with CloseHandle instead.
+// So h is marked HANDLE_FLAG_PROTECT_FROM_CLOSE (SetHandleInformation takes socket
+// handles) before the file closes, and the file's Close leaves it open. Then h is
+// unmarked and closed with closesocket. The file closes right after net.FileConn has
+// duplicated h (WSADuplicateSocket), before any I/O. Until then h stays open, so no
+// other handle can take its value.
+//
+// In a process being debugged, closing a protected handle raises an exception, on
+// which Go's runtime would crash. There the file closes h with CloseHandle.
 func wrapSocket(h windows.Handle) (*net.TCPConn, error) {
 	protect := !debugged()
 	if protect {

@@ -19,24 +19,15 @@ const DefaultReadWait = 200 * time.Millisecond
 // embedded net.Dialer keeps its meaning; the zero value is ready to use.
 //
 // When a fast open cookie is cached for the address a dial reaches first, the connect
-// is deferred to the first Write (see the package documentation), and it keeps the
-// contract of net.Dialer:
-//   - Timeout, Deadline and the deadline of the context given to DialContext bound the
-//     deferred connect too: it gets the time the dial had left when it returned,
-//     counted from the start of the connect, so that a conn whose dial returned in time
-//     never fails only because its first Write came late. Once DialContext has
-//     returned, the end of its context does not affect the conn.
-//   - That time is shared among the host's addresses as net.Dialer shares it: if the
-//     address refuses, cannot be reached or does not answer within its share, the next
-//     is tried, with the same first bytes.
-//   - With addresses of both families, as net.Dialer does (RFC 8305), a first address
-//     that has not completed its handshake after FallbackDelay (300 ms when zero, none
-//     when negative) is raced by the addresses of the other family; the first handshake
-//     wins and the other socket is aborted. The racing connect carries no data in its
-//     SYN: the bytes follow its handshake, so that a first address whose SYN was only
-//     slow, and which wins after all, delivers them alone. If the other family wins, a
-//     slow first address may still have delivered the bytes of its SYN (see Replayed
-//     data in the package documentation).
+// is deferred to the first Write; the package documentation says what it keeps of
+// net.Dialer's contract. For the fields:
+//   - Timeout, Deadline and the context's deadline bound the deferred connect with the
+//     time the dial had left when it returned, counted from the start of the connect,
+//     shared among the host's addresses as net.Dialer shares it.
+//   - FallbackDelay (300 ms when zero, no racing when negative) starts the other
+//     family's addresses racing a first address that has not completed its handshake.
+//     A racing connect carries no data in its SYN: the bytes follow its handshake. The
+//     first handshake wins, and the other socket is aborted.
 //   - Control and ControlContext run on every socket, once per address tried, after
 //     the option that enables fast open has been set.
 //   - With MultipathTCP enabled, the Dialer fast-opens MPTCP conns where the system

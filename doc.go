@@ -13,11 +13,13 @@
 // Once a client holds a fast open cookie for a server, a dial resolves the address and
 // makes the socket but sends nothing: the SYN leaves with the first Write, carrying its
 // bytes. Errors that net reports at Dial, such as a refused port, then show at that
-// first Write (or the first Read) as a [*net.OpError] with Op "dial". The connect keeps
-// what net.Dialer promises a dial, only later: the dial's timeout and deadline bound
-// it, a host's other addresses are tried with the same bytes when the first refuses or
-// does not answer, and the other address family races a slow first address (see
-// [Dialer]).
+// first Write (or the first Read) as a [*net.OpError] with Op "dial", the error
+// net.Dial would have returned. The connect keeps what net.Dialer promises a dial,
+// only later: the dial's timeout and deadline bound it, a host's other addresses are
+// tried with the same bytes when the first refuses or does not answer, and the other
+// address family races a slow first address (see [Dialer]). A race is won by a
+// completed handshake: a connect that was deferred has sent nothing, and never beats
+// an address whose handshake may still complete.
 //
 // The first Write returns once the handshake has completed and its bytes are written,
 // or once its deadline passes: the connect then goes on, and carries the bytes that
@@ -34,7 +36,8 @@
 // # Platforms
 //
 // On Linux a dial sets TCP_FASTOPEN_CONNECT, and the connect is deferred only when a
-// cookie is cached for the server. On macOS and iOS the first Write connects with
+// cookie is cached for the server. A dial to a loopback address connects as net's
+// does, unless [Dialer.Loopback] asks for fast open there. On macOS and iOS the first Write connects with
 // connectx(2), on FreeBSD with sendto(2), and on Windows with ConnectEx carrying its
 // bytes; nothing there tells whether a cookie is cached, so every dial defers its
 // connect to the first Write. On other systems every dial connects at once, as with

@@ -41,25 +41,26 @@ func (r *refusal) refuse(err error) {
 
 // Lost SYNs.
 //
-// A SYN that carries data may be lost like any packet, and the kernel then sends it
-// again without the data, after its retransmission timeout (a second). One such loss is
-// what a lossy path looks like and says nothing about the next connection; a middlebox
-// that drops every SYN with data makes every connection pay that second. So fast open to
-// a server is paused only after lossesToPause SYNs with data to it were lost in a row,
-// and resumes when its pause ends. The pause grows with each further loss and ends with
-// the first SYN whose data the server acknowledged, as the kernel's own back-off did from
-// Linux 3.7 ("Recurring FO SYN losses: revert to regular handshake temporarily" in
-// tcp_send_syn_data, net/ipv4/tcp_output.c, later tcp_fastopen_cookie_check in
-// net/ipv4/tcp_fastopen.c: no fast open while syn_loss > 1 and jiffies are before
-// last_syn_loss + (60*HZ << syn_loss), and tcp_fastopen_cache_set clearing syn_loss on
-// a SYN-ACK that acknowledges the data), and as darwin's does (TFO_MAX_COOKIE_LOSS and
-// tcp_heuristic_tfo_loss in bsd/netinet/tcp_cache.c). Kernels since then no longer look
-// at syn_loss, and their blackhole detection (tcp_fastopen_blackhole_timeout_sec) is off
-// by default and would stop fast open to every server at once.
+// A SYN with data can be lost like any packet. The kernel then sends it again without
+// the data, after its retransmission timeout of a second. One loss is what a lossy path
+// looks like: it says nothing of the next conn. A middlebox that drops every SYN with
+// data makes every conn pay that second.
 //
-// lossesToPause is three rather than the kernel's two: with 3% of packets lost, two
-// losses in a row come in one connection out of a thousand, three in one out of thirty
-// thousand, and each pause costs fast open to that server for minutes.
+// So fast open to a server pauses only after lossesToPause such losses in a row. The
+// pause grows with each further loss. It ends when it runs out, or with the first SYN
+// whose data the server acknowledged.
+//
+// This is the kernel's own back-off from Linux 3.7: tcp_fastopen_cookie_check in
+// net/ipv4/tcp_fastopen.c allowed no fast open while syn_loss > 1 and jiffies were
+// before last_syn_loss + (60*HZ << syn_loss), and tcp_fastopen_cache_set cleared
+// syn_loss. darwin does the same (TFO_MAX_COOKIE_LOSS, bsd/netinet/tcp_cache.c).
+// Kernels since no longer read syn_loss. Their blackhole detection
+// (tcp_fastopen_blackhole_timeout_sec) is off by default, and stops fast open to every
+// server at once.
+//
+// lossesToPause is three, not the kernel's two. With 3% of packets lost, two losses in
+// a row come once in a thousand conns, three once in thirty thousand. Each pause costs
+// fast open to that server for minutes.
 
 const (
 	// lossesToPause is how many SYNs with data to a server must be lost in a row before
