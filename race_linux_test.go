@@ -326,3 +326,74 @@ func TestLoopbackDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackAddrsLikeNet dials hosts whose first address refuses and whose second
+// serves, with cookies cached for both, and checks that once the first Write is done
+// the conn's methods answer as net's conn does: the remote address is the second's,
+// the local one of its family, and the conn works as any other.
+func TestFallbackAddrsLikeNet(t *testing.T) {
+	checkNoLeaks(t)
+	requireWire(t)
+	forgetSYNDataLoss(t)
+	for _, six := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("IPv6 %v", six), func(t *testing.T) {
+			var remote, local [2]string
+			for i, client := range []string{"net", "tfo"} {
+				refusing := hostOf(t, refusingAddr, six[0], "0", true)
+				serving := refusing.Addr()
+				if six[1] {
+					serving = netip.MustParseAddr("::1")
+				} else {
+					loopbacks++
+					serving = netip.AddrFrom4([4]byte{127, 0, 3, byte(loopbacks)})
+				}
+				setCookie(t, serving, true)
+				newServerOn(t, netip.AddrPortFrom(serving, refusing.Port()).String(), func(c *net.TCPConn) {
+					b := make([]byte, 1024)
+					for {
+						n, err := c.Read(b)
+						if err != nil {
+							return
+						}
+						c.Write(append([]byte("re:"), b[:n]...))
+					}
+				})
+				r := tableResolver(t, map[string][]netip.Addr{"fall.tfo.test": {refusing.Addr(), serving}})
+				address := net.JoinHostPort("fall.tfo.test", fmt.Sprint(refusing.Port()))
+				d := net.Dialer{Resolver: r}
+				var c net.Conn
+				var err error
+				if client == "net" {
+					c, err = d.Dial("tcp", address)
+				} else {
+					c, err = (&Dialer{Dialer: d}).Dial("tcp", address)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc, ok := c.(*Conn); ok && !deferred(tc.tc) {
+					t.Fatal("the connect was not deferred although cookies are cached")
+				}
+				checkAnswer(t, c, "req\n")
+				ra, la := netip.MustParseAddrPort(c.RemoteAddr().String()), netip.MustParseAddrPort(c.LocalAddr().String())
+				if ra.Addr().Unmap() != serving {
+					t.Errorf("%s: RemoteAddr %v; want %v", client, ra, serving)
+				}
+				remote[i], local[i] = fmt.Sprint(ra.Addr().Unmap().Is4()), fmt.Sprint(la.Addr().Unmap().Is4())
+				if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+					t.Errorf("%s: SetDeadline: %v", client, err)
+				}
+				checkAnswer(t, c, "again\n")
+				if err := c.Close(); err != nil {
+					t.Errorf("%s: Close: %v", client, err)
+				}
+				if err := c.Close(); err == nil || !errors.Is(err, net.ErrClosed) {
+					t.Errorf("%s: second Close: %v; want net.ErrClosed", client, err)
+				}
+			}
+			if remote[0] != remote[1] || local[0] != local[1] {
+				t.Errorf("families of the remote and local addresses: net %s %s, tfo %s %s", remote[0], local[0], remote[1], local[1])
+			}
+		})
+	}
+}
