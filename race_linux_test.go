@@ -340,7 +340,7 @@ func TestFallbackAddrsLikeNet(t *testing.T) {
 			var remote, local [2]string
 			for i, client := range []string{"net", "tfo"} {
 				refusing := hostOf(t, refusingAddr, six[0], "0", true)
-				serving := refusing.Addr()
+				var serving netip.Addr
 				if six[1] {
 					serving = netip.MustParseAddr("::1")
 				} else {
