@@ -20,6 +20,10 @@ type loopback struct {
 	cpuPerCycle  [2][]float64 // microseconds of process CPU, user and system
 	tripsPerSec  [2][]float64
 
+	// The same measures of cycles with the kernel's mechanism alone (a net.Dialer that
+	// sets TCP_FASTOPEN_CONNECT) against tfo's server, in the same rounds.
+	kernelCyclesPerSec, kernelAllocs, kernelCPU []float64
+
 	counted         bool  // the TcpExt counters could be read
 	active, passive int64 // fast opens during the tfo cycles
 	tfoCycles       int64
@@ -80,15 +84,40 @@ func measureLoopback(ctx context.Context, n, rounds int, prog *progress) (*loopb
 			return nil, err
 		}
 		prog.set("loopback: round %d/%d", r+1, rounds)
-		for j := range sides {
-			i := (j + r) % len(sides) // which side goes first alternates
-			if err := res.measure(i, replyAddr[i], echoAddr[i], segs); err != nil {
+		// net, tfo, and where there is one, the kernel's mechanism, in turns.
+		order := len(sides)
+		if kernelDial != nil {
+			order++
+		}
+		for j := range order {
+			var err error
+			switch i := (j + r) % order; i {
+			case len(sides):
+				err = res.measureKernel(replyAddr[1])
+			default:
+				err = res.measure(i, replyAddr[i], echoAddr[i], segs)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
 	}
 	prog.clear()
 	return res, nil
+}
+
+// measureKernel runs res.n cycles against addr, tfo's server, with kernelDial, the
+// kernel's fast open mechanism alone, and adds what they took to res.
+func (res *loopback) measureKernel(addr string) error {
+	cpuBefore := processCPU()
+	perSec, allocs, err := cycles(kernelDial, addr, res.n)
+	if err != nil {
+		return fmt.Errorf("kernel cycles: %w", err)
+	}
+	res.kernelCPU = append(res.kernelCPU, float64(processCPU()-cpuBefore)/float64(time.Microsecond)/float64(res.n))
+	res.kernelCyclesPerSec = append(res.kernelCyclesPerSec, perSec)
+	res.kernelAllocs = append(res.kernelAllocs, allocs)
+	return nil
 }
 
 // measure runs res.n cycles against replyAddr and tripsPerCycle*res.n round trips
@@ -220,7 +249,29 @@ func (res *loopback) print(w io.Writer, inNamespace bool) {
 	row("round trips/s", "%.0f", res.tripsPerSec, fmt.Sprintf("×%.3f", res.tripsRatio()), span("×%.3f", ratios(res.tripsPerSec)),
 		limit(res.segsLimit(res.tripSegs, res.tripsMade)))
 	tw.Flush()
+	if len(res.kernelCyclesPerSec) > 0 {
+		fmt.Fprintln(w)
+		tw = newTable(w)
+		fmt.Fprintln(tw, "against the kernel\tkernel median\tkernel min–max\ttfo median\ttfo min–max\ttfo/kernel\trounds min–max\t")
+		against := func(name, format string, kernel, tfo []float64, compare func([2][]float64) (string, string)) {
+			c, spread := compare([2][]float64{kernel, tfo})
+			fmt.Fprintf(tw, "%s\t"+format+"\t%s\t"+format+"\t%s\t%s\t%s\t\n", name, median(kernel), span(format, kernel), median(tfo), span(format, tfo), c, spread)
+		}
+		byRatio := func(v [2][]float64) (string, string) {
+			return fmt.Sprintf("×%.3f", pairedRatio(v)), span("×%.3f", ratios(v))
+		}
+		byDifference := func(v [2][]float64) (string, string) {
+			return fmt.Sprintf("%+.1f", median(differences(v))), span("%+.1f", differences(v))
+		}
+		against("cycles/s", "%.0f", res.kernelCyclesPerSec, res.cyclesPerSec[1], byRatio)
+		against("allocs/cycle", "%.1f", res.kernelAllocs, res.allocs[1], byDifference)
+		against("CPU µs/cycle", "%.1f", res.kernelCPU, res.cpuPerCycle[1], byRatio)
+		tw.Flush()
+	}
 	fmt.Fprintln(w)
+	if len(res.kernelCyclesPerSec) > 0 {
+		fmt.Fprintln(w, "The kernel's mechanism is a net.Dialer that sets TCP_FASTOPEN_CONNECT, in the same rounds, the order rotating.")
+	}
 	fmt.Fprintln(w, "A cycle is dial, write 64 bytes, read a 64-byte reply, close; allocations and CPU (the process's, user and")
 	fmt.Fprintln(w, "system) count client and server together.")
 	fmt.Fprintln(w, "tfo/net is the median of the rounds' ratios (for allocations, differences), each round running net and tfo back to back;")
