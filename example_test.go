@@ -2,6 +2,7 @@ package tfo_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -263,4 +264,37 @@ func ExampleCounts() {
 	}
 	fmt.Println(string(b))
 	// Output: {"disabled":1}
+}
+
+func ExampleDefaultReplayable() {
+	// What a default Dialer lets into the SYN, where bytes may reach the server twice.
+	for _, first := range []string{
+		"GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"POST /pay HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\n{}",
+		"POST /pay HTTP/1.1\r\nHost: example.com\r\nIdempotency-Key: 8e0f\r\n\r\n",
+		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", // a TLS ClientHello
+		"PING 1\r\n",
+	} {
+		fmt.Println(tfo.DefaultReplayable([]byte(first)))
+	}
+	// Output:
+	// true
+	// false
+	// true
+	// true
+	// true
+}
+
+func ExampleDialer_replayable() {
+	// A protocol whose "PAY" command must run once keeps it out of the SYN; the other
+	// first messages, and every HTTP request that net/http would send twice, fast-open.
+	d := &tfo.Dialer{Replayable: func(first []byte) bool {
+		return !bytes.HasPrefix(first, []byte("PAY ")) && tfo.DefaultReplayable(first)
+	}}
+	for _, first := range []string{"PAY 10 EUR\n", "BALANCE\n"} {
+		fmt.Println(first[:len(first)-1], d.Replayable([]byte(first)))
+	}
+	// Output:
+	// PAY 10 EUR false
+	// BALANCE true
 }
