@@ -64,7 +64,8 @@ func SYNData(c net.Conn) (int, error) {
 // or "POST /x" without its version: b may be the start of such a request. A request
 // line has a target that is a path, "*" or an absolute URI, so "PING 1" is not one; a
 // first Write of a lone word, such as "PING", is taken for the start of a request only
-// if it begins a registered method, such as "P" for POST or PUT. It reports
+// if it begins a registered method that net/http does not replay, such as "P" for POST
+// or PUT. It reports
 // true for everything else: GET and HEAD requests, CONNECT (a replayed CONNECT opens
 // a tunnel that carries nothing: the payload follows the proxy's answer), TLS records,
 // the HTTP/2 preface, and the first messages of other protocols.

@@ -69,8 +69,9 @@ func Handler(h http.Handler) http.Handler {
 // early only while the server has received nothing but the SYN's data, as on a
 // connection that a copy of the SYN opened; it was written after the handshake
 // otherwise. Without Handler, Early cannot tell the first request from later ones, and
-// every request of such a connection is early; so it is on systems that do not tell
-// what the server has received since the SYN (darwin, FreeBSD: see [tfo.SYNData]).
+// every request of such a connection is early. So is every request of such a
+// connection where the system does not tell what the server has received since the SYN
+// (darwin, FreeBSD: see [tfo.SYNData]).
 func Early(r *http.Request) bool {
 	cn, ok := r.Context().Value(connKey{}).(*conn)
 	if !ok || !cn.synData {
