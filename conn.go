@@ -38,49 +38,6 @@ func (c *Conn) ok() bool { return c != nil && (c.p != nil || c.tc != nil) }
 // connected reports whether c has completed its connect, so that c.tc is final.
 func (c *Conn) connected() bool { return c.state.Load() == stateConnected }
 
-// sock returns the current socket.
-func (c *Conn) sock() *net.TCPConn {
-	if c.connected() {
-		return c.tc
-	}
-	c.p.mu.Lock()
-	defer c.p.mu.Unlock()
-	return c.tc
-}
-
-// addrErr returns err, an error of tc after the connect, with the conn's addresses
-// where tc does not know them: where the socket connected at its first write, net
-// learnt neither address when it wrapped the socket (see pending.laddr).
-func (c *Conn) addrErr(err error) error {
-	if err == nil || c.p == nil {
-		return err
-	}
-	oe, ok := err.(*net.OpError)
-	if !ok {
-		return err
-	}
-	c.p.mu.Lock()
-	laddr, raddr := c.p.laddr, c.p.raddr
-	c.p.mu.Unlock()
-	if laddr == nil {
-		return err
-	}
-	e := *oe
-	e.Source, e.Addr = laddr, raddr
-	return &e
-}
-
-// opError returns a *net.OpError for op on a conn that was pending.
-func (c *Conn) opError(op string, err error) error {
-	c.p.mu.Lock()
-	defer c.p.mu.Unlock()
-	return c.opErrorLocked(op, err)
-}
-
-func (c *Conn) opErrorLocked(op string, err error) error {
-	return &net.OpError{Op: op, Net: c.p.plan.network, Source: c.localAddrLocked(), Addr: c.remoteAddrLocked(), Err: err}
-}
-
 // Read implements the [net.Conn] Read method. On a conn that has not connected yet, it
 // waits up to [Dialer.ReadWait] for a Write, then connects without data.
 func (c *Conn) Read(b []byte) (int, error) {
@@ -107,19 +64,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 		err = c.addrErr(err)
 	}
 	return n, err
-}
-
-// spoke records that the server sent data before the conn's first Write.
-func (c *Conn) spoke() {
-	if !c.watch.Swap(false) {
-		return
-	}
-	c.p.mu.Lock()
-	raddr := c.p.raddr
-	c.p.mu.Unlock()
-	if ap, ok := addrPort(raddr); ok {
-		speaksFirst.learn(ap, time.Now())
-	}
 }
 
 // Write implements the [net.Conn] Write method. The first Write on a conn whose connect
@@ -163,32 +107,7 @@ func (c *Conn) Close() error {
 	if c.connected() {
 		return c.addrErr(c.tc.Close())
 	}
-	p := c.p
-	p.mu.Lock()
-	switch c.state.Load() {
-	case stateConnected:
-		p.mu.Unlock()
-		return c.addrErr(c.tc.Close())
-	case stateClosed:
-		p.mu.Unlock()
-		return c.opError("close", net.ErrClosed)
-	case stateFailed:
-		c.state.Store(stateClosed)
-		p.mu.Unlock()
-		return nil
-	}
-	c.state.Store(stateClosed)
-	if !p.established {
-		c.decide(OutcomeNotConnected)
-	}
-	err := c.tc.Close()
-	run := p.run
-	p.wakeLocked()
-	p.mu.Unlock()
-	if run != nil {
-		run.cancel()
-	}
-	return c.addrErr(err)
+	return c.closePending()
 }
 
 // LocalAddr returns the local network address. Before the connect it is the address the
@@ -198,8 +117,8 @@ func (c *Conn) LocalAddr() net.Addr {
 		return nil
 	}
 	if !c.connected() {
-		c.p.mu.Lock()
-		defer c.p.mu.Unlock()
+		la, _ := c.pendingAddrs()
+		return la
 	}
 	return c.localAddrLocked()
 }
@@ -211,8 +130,8 @@ func (c *Conn) RemoteAddr() net.Addr {
 		return nil
 	}
 	if !c.connected() {
-		c.p.mu.Lock()
-		defer c.p.mu.Unlock()
+		_, ra := c.pendingAddrs()
+		return ra
 	}
 	return c.remoteAddrLocked()
 }
@@ -250,35 +169,20 @@ func (c *Conn) setDeadline(t time.Time, read, write bool) error {
 		return syscall.EINVAL
 	}
 	if !c.connected() {
-		p := c.p
-		p.mu.Lock()
-		if !c.connected() {
-			defer p.mu.Unlock()
-			if c.state.Load() != statePending {
-				return c.opErrorLocked("set", net.ErrClosed)
-			}
-			if read {
-				p.rdl = t
-			}
-			if write {
-				p.wdl = t
-			}
-			p.wakeLocked()
-			if !p.established {
-				// The socket takes the deadlines once it has connected.
-				return nil
-			}
-		} else {
-			p.mu.Unlock()
-		}
+		return c.setPendingDeadline(t, read, write)
 	}
+	return setSocketDeadline(c.tc, t, read, write)
+}
+
+// setSocketDeadline sets the read deadline, the write deadline or both of tc to t.
+func setSocketDeadline(tc *net.TCPConn, t time.Time, read, write bool) error {
 	switch {
 	case read && write:
-		return c.tc.SetDeadline(t)
+		return tc.SetDeadline(t)
 	case read:
-		return c.tc.SetReadDeadline(t)
+		return tc.SetReadDeadline(t)
 	}
-	return c.tc.SetWriteDeadline(t)
+	return tc.SetWriteDeadline(t)
 }
 
 // setOption applies a socket option. Before the connect, the option is also remembered
@@ -290,16 +194,7 @@ func (c *Conn) setOption(opt func(*net.TCPConn) error) error {
 	if c.connected() {
 		return opt(c.tc)
 	}
-	p := c.p
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := opt(c.tc); err != nil {
-		return err
-	}
-	if !p.established {
-		p.opts = append(p.opts, opt)
-	}
-	return nil
+	return c.setPendingOption(opt)
 }
 
 // SetKeepAlive is like [net.TCPConn.SetKeepAlive].
@@ -537,19 +432,6 @@ func unwrap(c net.Conn) net.Conn {
 		}
 		c = w.NetConn()
 	}
-}
-
-// establishedSocket returns c's socket if it has completed its handshake, or nil.
-func (c *Conn) establishedSocket() *net.TCPConn {
-	if c.connected() {
-		return c.tc
-	}
-	c.p.mu.Lock()
-	defer c.p.mu.Unlock()
-	if c.p.established && c.state.Load() != stateClosed {
-		return c.tc
-	}
-	return nil
 }
 
 var _ interface {

@@ -692,3 +692,156 @@ func (d *deadlineTimer) stop() {
 		d.t.Stop()
 	}
 }
+
+// The methods of a Conn that has not connected, which Conn's own methods call: the
+// state of the pending connect is read and changed here alone, under p.mu.
+
+// closePending closes a conn that may not have connected: it frees the socket, ends the
+// connect, and wakes the calls that wait for it.
+func (c *Conn) closePending() error {
+	p := c.p
+	p.mu.Lock()
+	switch c.state.Load() {
+	case stateConnected:
+		p.mu.Unlock()
+		return c.addrErr(c.tc.Close())
+	case stateClosed:
+		p.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	case stateFailed:
+		c.state.Store(stateClosed)
+		p.mu.Unlock()
+		return nil
+	}
+	c.state.Store(stateClosed)
+	if !p.established {
+		c.decide(OutcomeNotConnected)
+	}
+	err := c.tc.Close()
+	run := p.run
+	p.wakeLocked()
+	p.mu.Unlock()
+	if run != nil {
+		run.cancel()
+	}
+	return c.addrErr(err)
+}
+
+// pendingAddrs returns the local and remote addresses of a conn that may not have
+// connected.
+func (c *Conn) pendingAddrs() (laddr, raddr net.Addr) {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.localAddrLocked(), c.remoteAddrLocked()
+}
+
+// setPendingDeadline sets a deadline on a conn that may not have connected: the calls
+// that wait for the connect take it, and the socket once it has completed its
+// handshake.
+func (c *Conn) setPendingDeadline(t time.Time, read, write bool) error {
+	p := c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch c.state.Load() {
+	case stateConnected:
+		return setSocketDeadline(c.tc, t, read, write)
+	case statePending:
+	default:
+		return c.opErrorLocked("set", net.ErrClosed)
+	}
+	if read {
+		p.rdl = t
+	}
+	if write {
+		p.wdl = t
+	}
+	p.wakeLocked()
+	if !p.established {
+		return nil // the socket takes the deadlines once it has connected
+	}
+	return setSocketDeadline(c.tc, t, read, write)
+}
+
+// setPendingOption applies opt to the socket of a conn that may not have connected,
+// and keeps it for a socket that replaces it when another address is tried.
+func (c *Conn) setPendingOption(opt func(*net.TCPConn) error) error {
+	p := c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := opt(c.tc); err != nil {
+		return err
+	}
+	if !p.established {
+		p.opts = append(p.opts, opt)
+	}
+	return nil
+}
+
+// sock returns the current socket.
+func (c *Conn) sock() *net.TCPConn {
+	if c.connected() {
+		return c.tc
+	}
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.tc
+}
+
+// addrErr returns err, an error of tc after the connect, with the conn's addresses
+// where tc does not know them: where the socket connected at its first write, net
+// learnt neither address when it wrapped the socket (see pending.laddr).
+func (c *Conn) addrErr(err error) error {
+	if err == nil || c.p == nil {
+		return err
+	}
+	oe, ok := err.(*net.OpError)
+	if !ok {
+		return err
+	}
+	c.p.mu.Lock()
+	laddr, raddr := c.p.laddr, c.p.raddr
+	c.p.mu.Unlock()
+	if laddr == nil {
+		return err
+	}
+	e := *oe
+	e.Source, e.Addr = laddr, raddr
+	return &e
+}
+
+// opError returns a *net.OpError for op on a conn that was pending.
+func (c *Conn) opError(op string, err error) error {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	return c.opErrorLocked(op, err)
+}
+
+func (c *Conn) opErrorLocked(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.p.plan.network, Source: c.localAddrLocked(), Addr: c.remoteAddrLocked(), Err: err}
+}
+
+// spoke records that the server sent data before the conn's first Write.
+func (c *Conn) spoke() {
+	if !c.watch.Swap(false) {
+		return
+	}
+	c.p.mu.Lock()
+	raddr := c.p.raddr
+	c.p.mu.Unlock()
+	if ap, ok := addrPort(raddr); ok {
+		speaksFirst.learn(ap, time.Now())
+	}
+}
+
+// establishedSocket returns c's socket if it has completed its handshake, or nil.
+func (c *Conn) establishedSocket() *net.TCPConn {
+	if c.connected() {
+		return c.tc
+	}
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	if c.p.established && c.state.Load() != stateClosed {
+		return c.tc
+	}
+	return nil
+}
