@@ -84,26 +84,34 @@ func measureLoopback(ctx context.Context, n, rounds int, prog *progress) (*loopb
 			return nil, err
 		}
 		prog.set("loopback: round %d/%d", r+1, rounds)
-		// net, tfo, and where there is one, the kernel's mechanism, in turns.
-		order := len(sides)
-		if kernelDial != nil {
-			order++
-		}
-		for j := range order {
-			var err error
-			switch i := (j + r) % order; i {
-			case len(sides):
-				err = res.measureKernel(replyAddr[1])
-			default:
-				err = res.measure(i, replyAddr[i], echoAddr[i], segs)
-			}
-			if err != nil {
-				return nil, err
-			}
+		if err := res.round(r, replyAddr, echoAddr, segs); err != nil {
+			return nil, err
 		}
 	}
 	prog.clear()
 	return res, nil
+}
+
+// round runs round r of the measurements: net, tfo and, where there is one, the
+// kernel's mechanism, which goes first rotating with r.
+func (res *loopback) round(r int, replyAddr, echoAddr [2]string, segs func() int64) error {
+	order := len(sides)
+	if kernelDial != nil {
+		order++
+	}
+	for j := range order {
+		var err error
+		switch i := (j + r) % order; i {
+		case len(sides):
+			err = res.measureKernel(replyAddr[1])
+		default:
+			err = res.measure(i, replyAddr[i], echoAddr[i], segs)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // measureKernel runs res.n cycles against addr, tfo's server, with kernelDial, the
