@@ -499,8 +499,7 @@ func (c *Conn) look(read bool, now time.Time) look {
 }
 
 // startWithout starts the connect without data, if no other call holds the connect and
-// no connect has started, and reports whether it could look. A socket that connected
-// during the dial is asked first.
+// no connect has started, and reports whether it could look.
 func (c *Conn) startWithout(op string, read bool) (err error, ok bool) {
 	p := c.p
 	p.mu.Lock()

@@ -196,17 +196,17 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	ctx, cancel := dialContext(ctx, &d.Dialer)
 	defer cancel()
 	pc := newPendingConn(d, network)
-	tc, ra, raced, laddr, err := pc.p.plan.dialFirst(ctx, address)
-	if err != nil {
-		return nil, err
+	r := pc.p.plan.dialFirst(ctx, address)
+	if r.err != nil {
+		return nil, r.err
 	}
-	pc.p.raced, pc.p.laddr = raced, laddr
+	pc.p.raced, pc.p.laddr = r.raced, r.laddr
 	if dl, ok := ctx.Deadline(); ok {
 		// What the dial had left, for a connect deferred to the first write. A dial that
 		// returns has some left: net's would have failed otherwise.
 		pc.p.plan.budget = max(time.Until(dl), time.Millisecond)
 	}
-	pc.c.tc, pc.p.raddr = tc, ra
+	pc.c.tc, pc.p.raddr = r.tc, r.ra
 	return &pc.c, nil
 }
 
@@ -288,7 +288,7 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 	if pl.readWait == 0 {
 		pl.readWait = DefaultReadWait
 	}
-	pl.loopback = d.Loopback || testHookLoopback
+	pl.loopback = d.loopback()
 	pl.replayable = d.Replayable
 	if pl.replayable == nil {
 		pl.replayable = DefaultReplayable
@@ -300,20 +300,20 @@ func (pl *dialPlan) init(d *Dialer, network string) {
 }
 
 // dialFirst dials address for the plan: it resolves the address, as net.Dialer does,
-// and returns the socket of the first address that connects, or whose connect is
-// deferred to the first write, with that address. A host with several addresses is
+// and returns the result of the first address that connects, or whose connect is
+// deferred to the first write, or the dial's error. A host with several addresses is
 // dialed as net.Dialer dials it, one address after another within its share of ctx's
 // deadline, and racing the other family after the fallback delay.
-func (pl *dialPlan) dialFirst(ctx context.Context, address string) (tc *net.TCPConn, ra *net.TCPAddr, raced bool, laddr net.Addr, err error) {
+func (pl *dialPlan) dialFirst(ctx context.Context, address string) result {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil || host == "" || isLiteral(host) {
 		// One address, which net resolves with its own errors.
-		tc, ra, err = dialSocket(ctx, &pl.d, pl.network, address)
-		return tc, ra, false, nil, err
+		tc, ra, err := dialSocket(ctx, &pl.d, pl.network, address)
+		return result{tc: tc, ra: ra, err: err}
 	}
 	addrs, err := resolveAddrs(ctx, &pl.d, pl.network, address)
 	if err != nil {
-		return nil, nil, false, nil, &net.OpError{Op: "dial", Net: pl.network, Source: nil, Addr: nil, Err: err}
+		return result{err: &net.OpError{Op: "dial", Net: pl.network, Source: nil, Addr: nil, Err: err}}
 	}
 	if len(addrs) > 1 {
 		pl.addrs = addrs
@@ -336,11 +336,10 @@ func (pl *dialPlan) dialFirst(ctx context.Context, address string) (tc *net.TCPC
 	}, func(error) bool { return true }, func(ra *net.TCPAddr, err error) error {
 		return dialOpError(&pl.d, pl.network, ra, err)
 	})
-	if r.err != nil {
-		return nil, nil, false, nil, r.err
+	if r.err == nil {
+		pl.fellBack, pl.lost = !r.primary, r.lost
 	}
-	pl.fellBack, pl.lost = !r.primary, r.lost
-	return r.tc, r.ra, r.raced, r.laddr, nil
+	return r
 }
 
 // partition splits addrs into those of the first one's family and the others, as
@@ -650,7 +649,7 @@ func (d *Dialer) control() func(ctx context.Context, network, address string, c 
 			return control(network, address, c)
 		}
 	}
-	fastOpen := controls[b2i(d.MultipathTCP())][b2i(d.Loopback || testHookLoopback)]
+	fastOpen := controls[b2i(d.MultipathTCP())][b2i(d.loopback())]
 	if user == nil {
 		return fastOpen
 	}
@@ -671,6 +670,9 @@ var controls = [2][2]func(ctx context.Context, network, address string, c syscal
 // testHookLoopback makes every Dialer fast-open to loopback addresses, for the tests,
 // whose servers are there.
 var testHookLoopback bool
+
+// loopback reports whether d fast-opens to loopback addresses.
+func (d *Dialer) loopback() bool { return d.Loopback || testHookLoopback }
 
 func b2i(b bool) int {
 	if b {
